@@ -1,0 +1,3 @@
+"""fidlens: exact FID, and tools that show what it measures."""
+
+__version__ = "0.1.0"

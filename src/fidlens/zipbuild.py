@@ -1,0 +1,200 @@
+"""Build StyleGAN-format dataset ZIPs from a folder or another ZIP.
+
+Layout written: uncompressed (ZIP_STORED) PNGs named ``00000/img00000000.png``,
+``00000/img00000001.png``, ... (folder = index // 1000), then a top-level ``dataset.json`` with
+``"labels"`` (carried over from a labelled source ZIP, else null) and a ``"fidlens"`` object that
+records how the ZIP was made (see `build_stylegan_zip`).  Entries get a fixed timestamp, so the
+same inputs give a byte-identical ZIP.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from fidlens.atomic import atomic_path
+from fidlens.datasets import open_image_source
+from fidlens.errors import DatasetError
+
+__all__ = ["RESIZE_FILTERS", "build_stylegan_zip", "read_zip_metadata", "stylegan_name"]
+
+RESIZE_FILTERS: dict[str, Image.Resampling] = {
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+}
+
+_FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+_PNG_COMPRESS_LEVEL = 6
+
+
+def stylegan_name(index: int) -> str:
+    """The StyleGAN archive name of image `index`, e.g. 1234 -> '00001/img00001234.png'."""
+    return f"{index // 1000:05d}/img{index:08d}.png"
+
+
+def _zipinfo(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_FIXED_DATE)
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _center_crop_resize(
+    arr: np.ndarray, resolution: int, resample: Image.Resampling
+) -> tuple[np.ndarray, bool]:
+    h, w = arr.shape[:2]
+    img = Image.fromarray(arr)
+    cropped = h != w
+    if cropped:
+        side = min(h, w)
+        left, top = (w - side) // 2, (h - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+    if img.size != (resolution, resolution):
+        img = img.resize((resolution, resolution), resample=resample)
+    return np.asarray(img, dtype=np.uint8), cropped
+
+
+def _encode_png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
+    return buf.getvalue()
+
+
+def build_stylegan_zip(
+    source: str | os.PathLike,
+    dest: str | os.PathLike,
+    *,
+    resolution: int | None = None,
+    resize_filter: str = "lanczos",
+    max_images: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Write the images of `source` (folder or ZIP) to `dest` as a StyleGAN dataset ZIP.
+
+    With `resolution` set, each image is first centre-cropped to a square (the longer side is
+    trimmed equally on both ends, any odd pixel at the end) if it is not square, then resized to
+    ``resolution x resolution`` with `resize_filter` (a key of `RESIZE_FILTERS`).  With
+    ``resolution=None`` images are stored at native size, and they must all share one size.
+
+    The ZIP is written atomically.  Returns the metadata stored under ``"fidlens"`` in
+    dataset.json: source (as given), source_kind, source_content_hash (`ImageSource.content_hash`
+    of the selected source images), num_images, image_size ([width, height]), resolution (or
+    None = native), resize_filter (None without resize), center_crop (True if any image was
+    cropped), fidlens_version.
+    """
+    import fidlens
+
+    filter_name = str(resize_filter).lower()
+    if filter_name not in RESIZE_FILTERS:
+        raise DatasetError(
+            f"unknown resize filter {resize_filter!r}; choose one of: {', '.join(RESIZE_FILTERS)}"
+        )
+    if resolution is not None:
+        if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)):
+            raise DatasetError(f"resolution must be a whole number of pixels (got {resolution!r})")
+        resolution = int(resolution)
+        if resolution < 1:
+            raise DatasetError(f"resolution must be at least 1 pixel (got {resolution})")
+    dest_path = Path(dest)
+    if dest_path.suffix.lower() != ".zip":
+        raise DatasetError(f"destination {dest_path} must be a .zip file")
+    if dest_path.is_dir():
+        raise DatasetError(f"destination {dest_path} is a folder")
+
+    src = open_image_source(source, max_images=max_images)
+    try:
+        if Path(source).resolve() == dest_path.resolve():
+            raise DatasetError(f"destination {dest_path} is the same file as the source")
+        resample = RESIZE_FILTERS[filter_name]
+        raw_labels = src.raw_labels()
+        hasher = src.content_hasher()
+        any_cropped = False
+        ref_size: tuple[int, int] | None = None
+        ref_name = ""
+        with (
+            atomic_path(dest_path) as tmp,
+            zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf,
+            tqdm(
+                total=len(src), disable=not progress, desc=f"building {dest_path.name}", unit="img"
+            ) as bar,
+        ):
+            for i, name in enumerate(src.names):
+                data = src.read_bytes(i)
+                hasher.update(name, data)
+                arr = src.decode_bytes(data, name)
+                if resolution is not None:
+                    arr, cropped = _center_crop_resize(arr, resolution, resample)
+                    any_cropped = any_cropped or cropped
+                size = (arr.shape[1], arr.shape[0])
+                if ref_size is None:
+                    ref_size, ref_name = size, name
+                elif size != ref_size:
+                    raise DatasetError(
+                        f"image {name} in {src.path} is {size[0]}x{size[1]} but {ref_name} is "
+                        f"{ref_size[0]}x{ref_size[1]}; all images in a StyleGAN dataset must "
+                        "share one size (use --resolution to resize them)"
+                    )
+                zf.writestr(_zipinfo(stylegan_name(i)), _encode_png(arr))
+                bar.update(1)
+
+            metadata: dict[str, Any] = {
+                "source": str(source),
+                "source_kind": src.kind,
+                "source_content_hash": hasher.hexdigest(),
+                "num_images": len(src),
+                "image_size": list(ref_size) if ref_size else None,
+                "resolution": resolution,
+                "resize_filter": filter_name if resolution is not None else None,
+                "center_crop": any_cropped,
+                "fidlens_version": fidlens.__version__,
+            }
+            labels = None
+            if raw_labels is not None:
+                labels = [[stylegan_name(i), lab] for i, lab in enumerate(raw_labels)]
+            dataset_json = json.dumps({"labels": labels, "fidlens": metadata})
+            zf.writestr(_zipinfo("dataset.json"), dataset_json.encode("utf-8"))
+    except OSError as exc:
+        reason = " ".join(str(exc.strerror or exc).split())
+        raise DatasetError(f"cannot write {dest_path}: {reason}") from None
+    finally:
+        src.close()
+    return metadata
+
+
+def read_zip_metadata(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``"fidlens"`` object from a ZIP's dataset.json, or None if there is none."""
+    p = Path(path)
+    if not p.exists():
+        raise DatasetError(f"dataset path does not exist: {p}")
+    try:
+        with zipfile.ZipFile(p) as zf:
+            if "dataset.json" not in zf.namelist():
+                return None
+            raw = zf.read("dataset.json")
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise DatasetError(
+            f"{p} is not a readable ZIP archive ({' '.join(str(exc).split())})"
+        ) from None
+    except OSError as exc:
+        raise DatasetError(
+            f"cannot read {p}: {' '.join(str(exc.strerror or exc).split())}"
+        ) from None
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise DatasetError(
+            f"dataset.json in {p} is not valid JSON: {' '.join(str(exc).split())}"
+        ) from None
+    info = meta.get("fidlens") if isinstance(meta, dict) else None
+    return info if isinstance(info, dict) else None

@@ -1,0 +1,393 @@
+"""Tests for the exact float64 Fréchet distance (numpy and torch)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from fidlens.errors import StatisticsError
+from fidlens.frechet import (
+    FewSamplesWarning,
+    ReferenceStatistics,
+    frechet_distance,
+    frechet_distance_from_features,
+    frechet_distance_torch,
+    matrix_sqrt_psd,
+    mean_and_covariance,
+    sqrt_trace_term,
+    trace_sqrt_psd,
+)
+
+
+def random_spd(rng: np.random.Generator, d: int, cond: float = 100.0) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    eig = np.geomspace(1.0, 1.0 / cond, d)
+    return (q * eig) @ q.T
+
+
+def sqrtm_reference(mu1, sigma1, mu2, sigma2) -> float:
+    """Textbook FID through scipy's general matrix square root."""
+    diff = mu1 - mu2
+    root = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(root).real)
+
+
+def feature_stats(rng: np.random.Generator, n: int, d: int, shift: float, spectrum):
+    """Gaussian features with a non-trivial spectrum, mixed by a random rotation."""
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    x = (rng.standard_normal((n, d)) * spectrum) @ q.T + shift
+    return mean_and_covariance(x)
+
+
+def rel(a: float, b: float) -> float:
+    return abs(a - b) / abs(b)
+
+
+# ----------------------------------------------------------------------------- closed forms
+
+
+def test_equal_covariances_give_mean_term_only():
+    rng = np.random.default_rng(1)
+    d = 64
+    sigma = random_spd(rng, d)
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    expected = float(np.sum((mu1 - mu2) ** 2))
+    assert rel(frechet_distance(mu1, sigma, mu2, sigma), expected) < 1e-10
+
+
+def test_scaled_identities():
+    rng = np.random.default_rng(2)
+    d, a, b = 50, 2.5, 0.7
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    expected = float(np.sum((mu1 - mu2) ** 2)) + d * (np.sqrt(a) - np.sqrt(b)) ** 2
+    got = frechet_distance(mu1, a * np.eye(d), mu2, b * np.eye(d))
+    assert rel(got, expected) < 1e-12
+
+
+def test_unit_mean_shift_2048_is_exactly_d():
+    d = 2048
+    eye = np.eye(d)
+    got = frechet_distance(np.zeros(d), eye, np.ones(d), eye)
+    assert rel(got, 2048.0) <= 1e-12
+
+
+def test_identical_statistics_give_zero():
+    rng = np.random.default_rng(3)
+    sigma = random_spd(rng, 40)
+    mu = rng.standard_normal(40)
+    got = frechet_distance(mu, sigma, mu, sigma)
+    assert 0.0 <= got < 1e-10
+
+
+# ----------------------------------------------------------------------------- vs scipy sqrtm
+
+
+def test_matches_sqrtm_reference_256():
+    rng = np.random.default_rng(4)
+    d = 256
+    mu1, s1 = feature_stats(rng, 1024, d, 0.0, np.linspace(0.3, 2.0, d))
+    mu2, s2 = feature_stats(rng, 1024, d, 0.1, np.linspace(1.5, 0.5, d))
+    ref = sqrtm_reference(mu1, s1, mu2, s2)
+    got = frechet_distance(mu1, s1, mu2, s2)
+    assert rel(got, ref) <= 1e-9
+    # the pieces agree as well
+    root_tr = np.trace(scipy.linalg.sqrtm(s1 @ s2)).real
+    assert rel(sqrt_trace_term(s1, s2), root_tr) <= 1e-10
+
+
+@pytest.fixture(scope="module")
+def stats_2048():
+    rng = np.random.default_rng(5)
+    d = 2048
+    mu1, s1 = feature_stats(rng, 4096, d, 0.0, np.linspace(0.3, 2.0, d))
+    mu2, s2 = feature_stats(rng, 4096, d, 0.05, np.linspace(1.8, 0.4, d))
+    return mu1, s1, mu2, s2
+
+
+@pytest.mark.slow
+def test_matches_sqrtm_reference_2048(stats_2048):
+    mu1, s1, mu2, s2 = stats_2048
+    ref = sqrtm_reference(mu1, s1, mu2, s2)
+    got = frechet_distance(mu1, s1, mu2, s2)
+    assert np.isfinite(got) and got > 0
+    assert rel(got, ref) <= 1e-9
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+@pytest.mark.parametrize("unbiased", [True, False])
+@pytest.mark.parametrize("chunk_size", [7, 64, 8192])
+def test_mean_and_covariance_matches_np_cov(unbiased, chunk_size):
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((101, 12)) * np.arange(1, 13) + 5.0).astype(np.float32)
+    mu, sigma = mean_and_covariance(x, unbiased=unbiased, chunk_size=chunk_size)
+    x64 = x.astype(np.float64)
+    assert mu.dtype == np.float64 and sigma.dtype == np.float64
+    assert mu.shape == (12,) and sigma.shape == (12, 12)
+    np.testing.assert_allclose(mu, x64.mean(axis=0), rtol=1e-13, atol=1e-13)
+    expected = np.cov(x64, rowvar=False, ddof=1 if unbiased else 0)
+    np.testing.assert_allclose(sigma, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(sigma, sigma.T)
+
+
+def test_mean_and_covariance_rejects_bad_input():
+    with pytest.raises(StatisticsError, match="NaN"):
+        x = np.ones((10, 3))
+        x[7, 1] = np.nan
+        mean_and_covariance(x, chunk_size=4)
+    with pytest.raises(StatisticsError, match="2-D"):
+        mean_and_covariance(np.ones(10))
+    with pytest.raises(StatisticsError, match="2 samples"):
+        mean_and_covariance(np.ones((1, 3)))
+
+
+def test_few_samples_warns_and_is_finite():
+    rng = np.random.default_rng(7)
+    x1 = rng.standard_normal((20, 64))
+    x2 = rng.standard_normal((30, 64)) + 0.5
+    with pytest.warns(FewSamplesWarning, match=r"N=20 < d=64"):
+        mu1, s1 = mean_and_covariance(x1)
+    with pytest.warns(FewSamplesWarning):
+        mu2, s2 = mean_and_covariance(x2)
+    value = frechet_distance(mu1, s1, mu2, s2)
+    assert np.isfinite(value) and value > 0
+    with pytest.warns(FewSamplesWarning):
+        value2 = frechet_distance_from_features(x1, x2)
+    assert np.isfinite(value2)
+    assert rel(value2, value) < 1e-9
+
+
+def test_no_warning_with_enough_samples():
+    x = np.random.default_rng(8).standard_normal((50, 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FewSamplesWarning)
+        mean_and_covariance(x)
+
+
+# ----------------------------------------------------------------------------- Gram route
+
+
+@pytest.mark.parametrize("unbiased", [True, False])
+def test_gram_route_equals_covariance_route(unbiased):
+    rng = np.random.default_rng(9)
+    d = 512
+    x1 = (rng.standard_normal((300, d)) * np.linspace(0.5, 2.0, d)).astype(np.float32)
+    x2 = rng.standard_normal((200, d)) + 0.2
+    with pytest.warns(FewSamplesWarning):
+        gram = frechet_distance_from_features(x1, x2, unbiased=unbiased)
+        mu1, s1 = mean_and_covariance(x1, unbiased=unbiased)
+        mu2, s2 = mean_and_covariance(x2, unbiased=unbiased)
+    cov = frechet_distance(mu1, s1, mu2, s2)
+    assert rel(gram, cov) <= 1e-9
+
+
+def test_unbiased_flag_changes_gram_result():
+    rng = np.random.default_rng(10)
+    x1, x2 = rng.standard_normal((30, 40)), rng.standard_normal((20, 40))
+    with pytest.warns(FewSamplesWarning):
+        a = frechet_distance_from_features(x1, x2, unbiased=True)
+        b = frechet_distance_from_features(x1, x2, unbiased=False)
+    assert abs(a - b) > 1e-3
+
+
+def test_features_route_with_many_samples_matches_statistics():
+    rng = np.random.default_rng(11)
+    x1, x2 = rng.standard_normal((200, 16)), rng.standard_normal((150, 16)) * 1.3
+    got = frechet_distance_from_features(x1, x2)
+    expected = frechet_distance(*mean_and_covariance(x1), *mean_and_covariance(x2))
+    assert got == expected
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_nan_in_statistics_raises():
+    rng = np.random.default_rng(12)
+    sigma = random_spd(rng, 5)
+    mu = np.zeros(5)
+    bad = sigma.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(StatisticsError, match="sigma2"):
+        frechet_distance(mu, sigma, mu, bad)
+    with pytest.raises(StatisticsError, match="mu1"):
+        frechet_distance(np.full(5, np.inf), sigma, mu, sigma)
+    with pytest.raises(StatisticsError, match="NaN"):
+        frechet_distance_from_features(np.full((4, 5), np.nan), np.ones((4, 5)))
+
+
+def test_mismatched_dimensions_raise_with_dims():
+    rng = np.random.default_rng(13)
+    s3, s4 = random_spd(rng, 3), random_spd(rng, 4)
+    with pytest.raises(StatisticsError, match=r"d=3.*d=4"):
+        frechet_distance(np.zeros(3), s3, np.zeros(4), s4)
+    with pytest.raises(StatisticsError, match=r"d=4"):
+        frechet_distance(np.zeros(4), s3, np.zeros(3), s3)
+    with pytest.raises(StatisticsError, match=r"d=6.*d=7"):
+        frechet_distance_from_features(np.ones((10, 6)), np.ones((10, 7)))
+    with pytest.raises(StatisticsError, match="square"):
+        frechet_distance(np.zeros(3), np.ones((3, 2)), np.zeros(3), s3)
+    with pytest.raises(StatisticsError, match="1-D"):
+        frechet_distance(np.zeros((3, 1)), s3, np.zeros(3), s3)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def test_matrix_sqrt_psd_squares_back_and_handles_singular():
+    rng = np.random.default_rng(14)
+    sigma = random_spd(rng, 30)
+    root = matrix_sqrt_psd(sigma)
+    np.testing.assert_allclose(root @ root, sigma, atol=1e-12)
+    v = rng.standard_normal((30, 5))
+    singular = v @ v.T  # rank 5; eigh gives tiny negative eigenvalues
+    root = matrix_sqrt_psd(singular)
+    assert np.isrealobj(root) and np.all(np.isfinite(root))
+    np.testing.assert_allclose(root @ root, singular, atol=1e-10)
+
+
+def test_reference_statistics_matches_frechet_distance():
+    rng = np.random.default_rng(15)
+    d = 48
+    mu1, s1 = rng.standard_normal(d), random_spd(rng, d)
+    ref = ReferenceStatistics(mu1, s1)
+    for _ in range(3):
+        mu2, s2 = rng.standard_normal(d), random_spd(rng, d, cond=1e3)
+        assert rel(ref.fid(mu2, s2), frechet_distance(mu1, s1, mu2, s2)) < 1e-13
+    with pytest.raises(StatisticsError, match=r"d=48.*d=5"):
+        ref.fid(np.zeros(5), np.eye(5))
+
+
+def test_reference_statistics_from_features():
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((100, 8))
+    ref = ReferenceStatistics.from_features(x)
+    mu, sigma = mean_and_covariance(x)
+    np.testing.assert_allclose(ref.mu, mu)
+    np.testing.assert_allclose(ref.sigma, sigma)
+
+
+# ----------------------------------------------------------------------------- torch
+
+
+def test_torch_matches_numpy():
+    rng = np.random.default_rng(17)
+    d = 64
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    s1, s2 = random_spd(rng, d, 50.0), random_spd(rng, d, 500.0)
+    expected = frechet_distance(mu1, s1, mu2, s2)
+    got = frechet_distance_torch(
+        torch.tensor(mu1, dtype=torch.float32),  # cast to float64 inside
+        torch.tensor(s1),
+        torch.tensor(mu2),
+        torch.tensor(s2),
+    )
+    assert got.dtype == torch.float64 and got.ndim == 0
+    mu1_32 = torch.tensor(mu1, dtype=torch.float32).double().numpy()
+    expected32 = frechet_distance(mu1_32, s1, mu2, s2)
+    assert rel(got.item(), expected32) <= 1e-10
+    got64 = frechet_distance_torch(*(torch.tensor(a) for a in (mu1, s1, mu2, s2)))
+    assert rel(got64.item(), expected) <= 1e-10
+
+
+def _fd_gradients(fn, mu1, s1, mu2, s2, h=1e-6):
+    """Central finite differences w.r.t. mu2 and (symmetric perturbations of) sigma2."""
+    d = mu2.shape[0]
+    g_mu = np.zeros(d)
+    for i in range(d):
+        e = np.zeros(d)
+        e[i] = h
+        g_mu[i] = (fn(mu1, s1, mu2 + e, s2) - fn(mu1, s1, mu2 - e, s2)) / (2 * h)
+    g_sig = np.zeros((d, d))  # directional derivative along E_ij + E_ji (or E_ii)
+    for i in range(d):
+        for j in range(i, d):
+            e = np.zeros((d, d))
+            e[i, j] = e[j, i] = h
+            g_sig[i, j] = g_sig[j, i] = (fn(mu1, s1, mu2, s2 + e) - fn(mu1, s1, mu2, s2 - e)) / (
+                2 * h
+            )
+    return g_mu, g_sig
+
+
+def _as_directional(grad: np.ndarray) -> np.ndarray:
+    """Autograd gradient G -> <G, E_ij + E_ji> for i != j, <G, E_ii> on the diagonal."""
+    out = grad + grad.T
+    np.fill_diagonal(out, np.diag(grad))
+    return out
+
+
+def test_torch_gradient_matches_finite_differences():
+    rng = np.random.default_rng(18)
+    d = 7
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    s1, s2 = random_spd(rng, d, 20.0), random_spd(rng, d, 30.0)
+    t_mu2 = torch.tensor(mu2, requires_grad=True)
+    t_s2 = torch.tensor(s2, requires_grad=True)
+    value = frechet_distance_torch(torch.tensor(mu1), torch.tensor(s1), t_mu2, t_s2)
+    value.backward()
+
+    def fid(a, b, c, e):
+        return frechet_distance_torch(*(torch.tensor(v) for v in (a, b, c, e))).item()
+
+    g_mu, g_sig = _fd_gradients(fid, mu1, s1, mu2, s2)
+    np.testing.assert_allclose(t_mu2.grad.numpy(), g_mu, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(t_mu2.grad.numpy(), 2 * (mu2 - mu1), rtol=1e-12)
+    np.testing.assert_allclose(_as_directional(t_s2.grad.numpy()), g_sig, rtol=1e-5, atol=1e-7)
+    # also against the numpy implementation, which shares no autograd code
+    g_mu_np, g_sig_np = _fd_gradients(frechet_distance, mu1, s1, mu2, s2)
+    np.testing.assert_allclose(_as_directional(t_s2.grad.numpy()), g_sig_np, rtol=1e-5, atol=1e-7)
+
+
+def test_torch_gradient_into_sigma1_and_mu1():
+    rng = np.random.default_rng(19)
+    d = 6
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    s1, s2 = random_spd(rng, d, 10.0), random_spd(rng, d, 40.0)
+    t_mu1 = torch.tensor(mu1, requires_grad=True)
+    t_s1 = torch.tensor(s1, requires_grad=True)
+    frechet_distance_torch(t_mu1, t_s1, torch.tensor(mu2), torch.tensor(s2)).backward()
+
+    # FID is symmetric in its two Gaussians: differentiate in the "sigma2" slot numerically
+    def swapped(a, b, c, e):
+        return frechet_distance(c, e, a, b)
+
+    g_mu, g_sig = _fd_gradients(swapped, mu2, s2, mu1, s1)
+    np.testing.assert_allclose(t_mu1.grad.numpy(), g_mu, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(_as_directional(t_s1.grad.numpy()), g_sig, rtol=1e-5, atol=1e-7)
+
+
+def test_trace_sqrt_psd_gradient_with_repeated_eigenvalues():
+    # M = 4 I (all eigenvalues repeated): d tr(M^{1/2}) / dM = 1/2 M^{-1/2} = I / 4
+    m = (4.0 * torch.eye(5, dtype=torch.float64)).requires_grad_(True)
+    out = trace_sqrt_psd(m)
+    out.backward()
+    assert out.item() == pytest.approx(10.0, rel=1e-14)
+    assert torch.allclose(m.grad, torch.eye(5, dtype=torch.float64) / 4.0, atol=1e-14)
+    assert torch.isfinite(m.grad).all()
+
+
+def test_torch_gradient_finite_for_singular_sigma1():
+    rng = np.random.default_rng(20)
+    v = rng.standard_normal((6, 2))
+    s1 = torch.tensor(v @ v.T, requires_grad=True)  # rank 2
+    s2 = torch.tensor(random_spd(rng, 6), requires_grad=True)
+    mu = torch.zeros(6, dtype=torch.float64)
+    value = frechet_distance_torch(mu, s1, mu, s2)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(s1.grad).all()
+    assert torch.isfinite(s2.grad).all()
+    assert rel(value.item(), frechet_distance(mu.numpy(), v @ v.T, mu.numpy(), s2.detach().numpy())) < 1e-9
+
+
+def test_torch_rejects_bad_input():
+    s = torch.eye(3, dtype=torch.float64)
+    with pytest.raises(StatisticsError, match=r"d=3.*d=4"):
+        frechet_distance_torch(torch.zeros(3), s, torch.zeros(4), torch.eye(4))
+    bad = s.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(StatisticsError, match="NaN"):
+        frechet_distance_torch(torch.zeros(3), s, torch.zeros(3), bad)
