@@ -40,7 +40,7 @@ def pick_device(requested: str | None = "auto", log: Callable[[str], None] = _to
 
 def _collate(images: Sequence[np.ndarray]) -> torch.Tensor | list[torch.Tensor]:
     """Stack same-sized images into one uint8 NCHW tensor, otherwise keep a list."""
-    tensors = [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1) for im in images]
+    tensors = [torch.from_numpy(np.require(im, requirements=("C", "W"))).permute(2, 0, 1) for im in images]
     if all(t.shape == tensors[0].shape for t in tensors):
         return torch.stack(tensors)
     return tensors

@@ -1,0 +1,21 @@
+# fidlens: what FID sees. Run: snakemake --cores all --resources gpu=1
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/assets.smk"
+include: "rules/demo.smk"
+include: "rules/features.smk"
+include: "rules/tables.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

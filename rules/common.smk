@@ -1,0 +1,66 @@
+# Helpers shared by the rule files: config validation and path lookups.
+import os
+
+from snakemake.utils import validate
+
+validate(config, "../config/schema.yaml")
+
+# Scripts import the package from this checkout, whichever environment runs them.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH", "")]
+).rstrip(os.pathsep)
+
+DEMO = config["demo"]
+DEMO_SPLITS = {
+    "reference": DEMO["reference_subjects"],
+    "comparison": DEMO["comparison_subjects"],
+}
+
+
+def demo_distorted_sets():
+    """Names of the distorted comparison sets: blur1..blur4, noise1..., occlusion1..."""
+    return [
+        f"{kind}{i}"
+        for kind, strengths in DEMO["distortions"].items()
+        for i in range(1, len(strengths) + 1)
+    ]
+
+
+def demo_comparison_sets():
+    return ["comparison"] + demo_distorted_sets()
+
+
+def distortion_params(wildcards):
+    strengths = DEMO["distortions"][wildcards.kind]
+    level = int(wildcards.level)
+    if not 1 <= level <= len(strengths):
+        raise ValueError(f"{wildcards.kind} has levels 1..{len(strengths)}, not {level}")
+    return strengths[level - 1]
+
+
+def inception_weights_path():
+    """The weights file the feature rules read: fetched default, or the configured path."""
+    spec = config["inception_weights"]
+    if spec == "default":
+        return "resources/weights/default_1.pt"
+    return spec
+
+
+def images_for(wildcards):
+    """An image set's location: a user dataset from the config, else a demo set built here."""
+    user = config.get("datasets", {})
+    if wildcards.dataset in user:
+        return user[wildcards.dataset]["path"]
+    return f"results/data/{wildcards.dataset}"
+
+
+def max_images_for(wildcards):
+    return config.get("datasets", {}).get(wildcards.dataset, {}).get("max_images")
+
+
+def all_targets():
+    targets = []
+    if DEMO["enabled"]:
+        targets += ["results/tables/fid_demo.csv", "results/figures/fid_vs_distortion.png"]
+    targets += expand("results/stats/{dataset}.npz", dataset=list(config.get("datasets", {})))
+    return targets

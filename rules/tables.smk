@@ -1,0 +1,24 @@
+# Final tables.
+
+
+rule fid_table_demo:
+    input:
+        ref_stats="results/stats/reference.npz",
+        ref_features="results/features/reference.npz",
+        stats=expand("results/stats/{dataset}.npz", dataset=demo_comparison_sets()),
+        features=expand("results/features/{dataset}.npz", dataset=demo_comparison_sets()),
+    output:
+        "results/tables/fid_demo.csv",
+    log:
+        "logs/tables/fid_demo.log",
+    benchmark:
+        "results/benchmarks/tables/fid_demo.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: config["threads"]
+    params:
+        names=demo_comparison_sets(),
+        distortions=DEMO["distortions"],
+        kid=config["kid"],
+    script:
+        "../scripts/fid_table.py"

@@ -1,0 +1,20 @@
+"""FID and KID of every demo set against the reference, as one CSV row each."""
+
+from fidlens.demo import demo_sets, fid_table_rows, write_table
+from fidlens.workflow import logged
+
+
+def main(reference: dict, sets: dict, distortions: dict, kid: dict, out: str, log: str, threads: int) -> None:
+    with logged(log, threads):
+        rows = fid_table_rows(reference, sets, demo_sets(distortions), kid)
+        write_table(rows, out)
+        for row in rows:
+            print(f"{row['set']:>12}: FID {row['fid']:.2f}  KIDx1000 {row['kid_x1000']:.2f}")
+
+
+if __name__ == "__main__":
+    i = snakemake.input
+    ref = {"stats": i.ref_stats, "features": i.ref_features}
+    sets = {name: {"stats": s, "features": f} for name, s, f in zip(snakemake.params.names, i.stats, i.features)}
+    main(ref, sets, snakemake.params.distortions, snakemake.params.kid, snakemake.output[0],
+         snakemake.log[0], snakemake.threads)
