@@ -1,14 +1,8 @@
-# Helpers shared by the rule files: config validation and path lookups.
-import os
+# Helpers shared by every .smk file here: config validation and path lookups.
 
 from snakemake.utils import validate
 
 validate(config, "../config/schema.yaml")
-
-# Scripts import the package from this checkout, whichever environment runs them.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH", "")]
-).rstrip(os.pathsep)
 
 DEMO = config["demo"]
 DEMO_SPLITS = {

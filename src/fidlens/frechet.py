@@ -7,7 +7,10 @@ symmetric, so a general (Schur) square root is slow, can return spurious complex
 parts and loses accuracy. The trace term only needs the eigenvalues of
 ``(S1 S2)^{1/2}``; those are the square roots of the eigenvalues of the *symmetric
 PSD* matrix ``M = A S2 A`` with ``A = S1^{1/2}`` (``M`` is similar to ``S1 S2``).
-Two symmetric eigensolves are both faster and more accurate than ``sqrtm``.
+More generally ``F^T S2 F`` has the same eigenvalues for any factor ``F F^T = S1``;
+the numpy path uses a Cholesky factor when ``S1`` is well conditioned (cheapest) and
+the ``eigh`` factor ``V sqrt(D)`` otherwise (robust for singular ``S1``). A symmetric
+eigensolve is both faster and more accurate than ``sqrtm``.
 
 When both feature sets have fewer samples than dimensions, the trace term is the
 nuclear norm of a small cross-Gram matrix (``frechet_distance_from_features``),
@@ -20,6 +23,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import scipy.linalg.lapack
 
 from .errors import StatisticsError
 
@@ -182,6 +186,31 @@ def _psd_factor(sym: np.ndarray) -> np.ndarray:
     return v[:, keep] * np.sqrt(w[keep])
 
 
+# Cholesky is used for the factor of sigma1 only when sigma1 is this well conditioned:
+# then no eigenvalue is anywhere near the noise floor that _drop_noise would remove, and
+# the Cholesky and eigh factors give the same trace term to rounding.
+_CHOLESKY_MIN_RCOND = 1e-9
+
+
+def _fast_factor(sym: np.ndarray) -> np.ndarray:
+    """A factor F with F F^T = sym: Cholesky when sym is well conditioned, else ``eigh``.
+
+    Any such F gives eig(F^T B F) = eig(sym B), so the trace term does not depend on
+    which factor is used. Cholesky costs a fraction of ``eigh`` (about 0.13 s against
+    0.75 s at d = 2048 here); singular or ill-conditioned covariances (N < d) take the
+    ``eigh`` route, whose noise-eigenvalue handling they need.
+    """
+    try:
+        low = np.linalg.cholesky(sym)
+    except np.linalg.LinAlgError:
+        return _psd_factor(sym)
+    anorm = float(np.abs(sym).sum(axis=0).max())
+    rcond, info = scipy.linalg.lapack.dpocon(low, anorm, uplo="L")
+    if info != 0 or not rcond > _CHOLESKY_MIN_RCOND:
+        return _psd_factor(sym)
+    return low
+
+
 def matrix_sqrt_psd(sigma: np.ndarray) -> np.ndarray:
     """Symmetric square root of a symmetric PSD matrix via ``eigh``.
 
@@ -209,14 +238,15 @@ def _trace_sqrt_from_factor(factor1: np.ndarray, sigma2: np.ndarray) -> float:
 def sqrt_trace_term(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     """tr((Sigma1 Sigma2)^{1/2}), the only non-trivial part of FID.
 
-    Computed as sum sqrt(eig(A Sigma2 A)) with A = Sigma1^{1/2} (from ``eigh`` of Sigma1):
-    A Sigma2 A is similar to Sigma1 Sigma2 but symmetric PSD, so its eigenvalues are real
-    and non-negative and a symmetric eigensolver gives them fast and accurately.
+    Computed as sum sqrt(eig(F^T Sigma2 F)) with F F^T = Sigma1 (F = Sigma1^{1/2} from
+    ``eigh``, or the Cholesky factor when Sigma1 is well conditioned; same eigenvalues):
+    F^T Sigma2 F is similar to Sigma1 Sigma2 but symmetric PSD, so its eigenvalues are
+    real and non-negative and a symmetric eigensolver gives them fast and accurately.
     """
     s1 = _cov_mat(sigma1, "sigma1")
     s2 = _cov_mat(sigma2, "sigma2")
     _check_same_dim(s1.shape[0], s2.shape[0])
-    return _trace_sqrt_from_factor(_psd_factor(s1), s2)
+    return _trace_sqrt_from_factor(_fast_factor(s1), s2)
 
 
 def _assemble(mean_sq: float, tr1: float, tr2: float, tr_sqrt: float) -> float:
@@ -230,8 +260,8 @@ def frechet_distance(
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), exact in float64.
 
     Inputs are validated (shapes, matching d, finite) and symmetrised. Tiny negative
-    results from rounding are clipped to 0. Cost: one ``eigh`` (of sigma1), two matrix
-    products and one ``eigvalsh``.
+    results from rounding are clipped to 0. Cost: one Cholesky (or ``eigh`` if sigma1 is
+    singular or ill conditioned) of sigma1, two matrix products and one ``eigvalsh``.
     """
     m1, s1 = _mean_vec(mu1, "mu1"), _cov_mat(sigma1, "sigma1")
     m2, s2 = _mean_vec(mu2, "mu2"), _cov_mat(sigma2, "sigma2")
@@ -239,7 +269,7 @@ def frechet_distance(
     d2 = _check_pair(m2, s2, "set 2")
     _check_same_dim(d1, d2)
     diff = m1 - m2
-    tr_sqrt = _trace_sqrt_from_factor(_psd_factor(s1), s2)
+    tr_sqrt = _trace_sqrt_from_factor(_fast_factor(s1), s2)
     return _assemble(float(diff @ diff), float(np.trace(s1)), float(np.trace(s2)), tr_sqrt)
 
 
