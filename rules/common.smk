@@ -33,11 +33,22 @@ def distortion_params(wildcards):
 
 
 def inception_weights_path():
-    """The weights file the feature rules read: fetched default, or the configured path."""
+    """The weights file the feature rules read: fetched default, a downloaded URL, or a path."""
     spec = config["inception_weights"]
     if spec == "default":
         return "resources/weights/default_1.pt"
+    if spec.startswith(("http://", "https://")):
+        return f"resources/weights/{spec.rsplit('/', 1)[-1]}"
     return spec
+
+
+def zip_source(wildcards):
+    return config["zips"][wildcards.name]["source"]
+
+
+def zip_options(wildcards):
+    options = config["zips"][wildcards.name]
+    return {"resolution": options.get("resolution"), "resize_filter": options.get("resize_filter", "lanczos")}
 
 
 def images_for(wildcards):
@@ -57,4 +68,5 @@ def all_targets():
     if DEMO["enabled"]:
         targets += ["results/tables/fid_demo.csv", "results/figures/fid_vs_distortion.png"]
     targets += expand("results/stats/{dataset}.npz", dataset=list(config.get("datasets", {})))
+    targets += expand("results/zips/{name}.zip", name=list(config.get("zips", {})))
     return targets

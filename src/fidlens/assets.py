@@ -150,6 +150,15 @@ def download_url(asset: UrlAsset, dest: str | os.PathLike, *, timeout: float = 6
     return dest
 
 
+def url_asset(url: str) -> UrlAsset:
+    """A URL whose file name has a pinned checksum; anything else is refused."""
+    name = url.rsplit("/", 1)[-1]
+    known = KNOWN_URL_ASSETS.get(name)
+    if known is None:
+        raise AssetError(f"no checksum is pinned for {url}; download it yourself and give its path")
+    return UrlAsset(known.filename, url, known.sha256)
+
+
 def resolve_inception_weights(spec: str | os.PathLike | None) -> Path:
     """Turn a config value (``default``, a known file name, a path or a URL) into a local file.
 
@@ -165,11 +174,8 @@ def resolve_inception_weights(spec: str | os.PathLike | None) -> Path:
         return path
     spec = str(spec)
     if spec.startswith(("http://", "https://")):
-        name = spec.rsplit("/", 1)[-1]
-        known = KNOWN_URL_ASSETS.get(name)
-        if known is None:
-            raise AssetError(f"no checksum is pinned for {spec}; download it yourself and give its path")
-        return download_url(UrlAsset(known.filename, spec, known.sha256), cache_dir() / "weights" / name)
+        asset = url_asset(spec)
+        return download_url(asset, cache_dir() / "weights" / asset.filename)
     path = Path(spec).expanduser()
     if not path.is_file():
         hint = ""

