@@ -12,6 +12,8 @@ include: "rules/assets.smk"
 include: "rules/demo.smk"
 include: "rules/datasets.smk"
 include: "rules/features.smk"
+include: "rules/generators.smk"
+include: "rules/heatmaps.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
 

@@ -69,4 +69,53 @@ def all_targets():
         targets += ["results/tables/fid_demo.csv", "results/figures/fid_vs_distortion.png"]
     targets += expand("results/stats/{dataset}.npz", dataset=list(config.get("datasets", {})))
     targets += expand("results/zips/{name}.zip", name=list(config.get("zips", {})))
+    targets += heatmap_targets()
+    return targets
+
+
+GENERATORS = config.get("generators", {})
+HEATMAPS = config.get("heatmaps", {})
+
+
+def generator_network(wildcards):
+    """The generator file: the fitted demo model, or the configured .pkl/.pt path."""
+    network = GENERATORS[wildcards.generator]["network"]
+    return f"results/generators/{wildcards.generator}.pt" if network == "ppca-demo" else network
+
+
+def demo_fit_images(wildcards):
+    return images_for(type("W", (), {"dataset": GENERATORS[wildcards.generator]["fit_on"]})())
+
+
+def generation_settings(wildcards):
+    options = GENERATORS[wildcards.generator]
+    return {
+        "num_images": int(wildcards.n),
+        "latent_seed": int(wildcards.z),
+        "truncation_psi": options["truncation_psi"],
+        "truncation_cutoff": options["truncation_cutoff"],
+        "noise_mode": options["noise_mode"],
+        "class_idx": options["class_idx"],
+    }
+
+
+def sampling_settings(wildcards):
+    settings = generation_settings(type("W", (), {"generator": wildcards.generator, "n": 0, "z": 0})())
+    return {k: v for k, v in settings.items() if k not in ("num_images", "latent_seed")}
+
+
+def generated_stats(wildcards):
+    study = HEATMAPS[wildcards.generator]
+    return f"results/generated/{wildcards.generator}/stats_n{study['num_generated']}_z{study['latent_seed']}.npz"
+
+
+def heatmap_reference_stats(wildcards):
+    return f"results/stats/{HEATMAPS[wildcards.generator]['reference']}.npz"
+
+
+def heatmap_targets():
+    targets = []
+    for generator, study in HEATMAPS.items():
+        targets += [f"results/heatmaps/{generator}/seed{seed:04d}.png" for seed in study["seeds"]]
+        targets += [f"results/heatmaps/{generator}/grid_{f}_{r}x{c}.png" for f, r, c in study["grids"]]
     return targets

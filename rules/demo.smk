@@ -6,6 +6,13 @@ wildcard_constraints:
     kind="|".join(DEMO["distortions"]) or "none",
     level=r"\d+",
     dataset=r"[A-Za-z0-9_.-]+",
+    generator=r"[A-Za-z0-9_.-]+",
+    seed=r"\d+",
+    first=r"\d+",
+    rows=r"\d+",
+    cols=r"\d+",
+    n=r"\d+",
+    z=r"\d+",
 
 
 rule demo_split:

@@ -103,6 +103,61 @@ def cmd_make_zip(args: argparse.Namespace) -> None:
           f"filter {meta['resize_filter'] or 'none'}")
 
 
+def _sampling(args: argparse.Namespace) -> dict:
+    return {"truncation_psi": args.trunc, "truncation_cutoff": args.trunc_cutoff, "noise_mode": args.noise_mode,
+            "class_idx": args.class_idx}
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from .features import pick_device
+    from .generate import parse_seeds, save_seed_images
+    from .generators.load import load_generator
+
+    device = pick_device(args.device)
+    G = load_generator(args.network, which=args.which).to(device)
+    paths = save_seed_images(G, parse_seeds(args.seeds), args.outdir, device=device, **_sampling(args))
+    print(f"{G.label}: wrote {len(paths)} images to {args.outdir}")
+
+
+def cmd_heatmap(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .generate import parse_seeds
+    from .heatmap import FidSensitivity, describe_setup, explain_seeds, explain_source_images, save_heatmap_figure
+    from .pipeline import load_detector
+    from .stats import Statistics
+
+    if (args.network is None) == (args.images is None):
+        raise FidlensError("give either --network with --seeds, or --images with --indices")
+    detector = load_detector(args.weights, args.device)
+    reference, generated = Statistics.load(args.reference), Statistics.load(args.generated)
+    sensitivity = FidSensitivity(detector, reference, generated, weighting=args.weighting)
+    numbers = parse_seeds(args.seeds if args.network else args.indices)
+    if args.network:
+        from .generators.load import load_generator
+
+        G = load_generator(args.network, which=args.which).to(sensitivity.device)
+        explanations = explain_seeds(sensitivity, G, numbers, **_sampling(args))
+        names, label = [f"seed{n:04d}" for n in numbers], G.label
+    else:
+        explanations = explain_source_images(sensitivity, args.images, numbers)
+        names, label = [f"image{n:05d}" for n in numbers], str(args.images)
+    outdir = Path(args.outdir)
+    subtitle = describe_setup(sensitivity, reference, generated)
+    for name, explanation in zip(names, explanations):
+        save_heatmap_figure(explanation, outdir / f"{name}.png", title=f"{label} · {name}", subtitle=subtitle)
+        print(f"{outdir / name}.png: FID with this image {explanation.fid_with_image:.4f}")
+
+
+def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sampling (NVIDIA conventions: z = RandomState(seed).randn(1, z_dim))")
+    group.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1 = none)")
+    group.add_argument("--trunc-cutoff", type=int, default=None, help="truncate only the first N ws")
+    group.add_argument("--noise-mode", choices=("const", "random", "none"), default="const")
+    group.add_argument("--class", dest="class_idx", type=int, default=None, help="class of a conditional model")
+    group.add_argument("--which", choices=("G_ema", "G"), default="G_ema", help="network inside an NVIDIA pickle")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fidlens", description="Exact FID and tools that show what it measures.")
     parser.add_argument("--version", action="version", version=f"fidlens {__version__}")
@@ -141,6 +196,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of the default, download inception-2015-12-05.pt or "
                         "pt_inception-2015-12-05-6726825d.pth from this URL (checksum pinned)")
     p.set_defaults(func=cmd_fetch_inception)
+
+    p = sub.add_parser("generate", help="generate images by seed from a StyleGAN pickle or the demo generator",
+                       description="Write OUTDIR/seed0000.png, ... (RGB PNG at the generator's native size).")
+    p.add_argument("--network", required=True, help="NVIDIA StyleGAN2/2-ADA/3 .pkl (read without running its code) "
+                                                    "or a fidlens demo generator .pt")
+    p.add_argument("--seeds", required=True, help="e.g. 0-3,10")
+    p.add_argument("--outdir", required=True)
+    p.add_argument("--device", default="auto")
+    _add_sampling_options(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("heatmap", help="FID sensitivity heatmaps for generator seeds or images of a set",
+                       description="Where in an image is FID sensitive: the image joins the generated statistics "
+                                   "(exact rank-1 update), g = dFID/df, map = sum_k w_k A^k over mixed_10.")
+    p.add_argument("--reference", required=True, help="statistics .npz of the reals")
+    p.add_argument("--generated", required=True, help="statistics .npz of the generated set (N-1 images)")
+    p.add_argument("--network", help="generator (.pkl or demo .pt); with --seeds")
+    p.add_argument("--seeds", default="0", help="seeds to explain, e.g. 107,540")
+    p.add_argument("--images", help="an image folder or ZIP; with --indices")
+    p.add_argument("--indices", default="0", help="indices into --images, e.g. 0-3")
+    p.add_argument("--weighting", choices=("squared", "absolute"), default="squared",
+                   help="squared gradients (the ImageNet-classes release) or absolute (the pairs study)")
+    p.add_argument("--outdir", required=True)
+    p.add_argument("--weights", default="default", help="Inception weights (see `fidlens fid --help`)")
+    p.add_argument("--device", default="auto")
+    _add_sampling_options(p)
+    p.set_defaults(func=cmd_heatmap)
 
     p = sub.add_parser("make-zip", help="build a StyleGAN-format dataset ZIP from a folder",
                        description="Write 00000/img00000000.png, ... and record the resize filter in dataset.json.")

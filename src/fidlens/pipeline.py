@@ -6,6 +6,7 @@ whichever way it was produced.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,3 +118,54 @@ def fid_between(a: Statistics, b: Statistics) -> float:
 
 def kid_between(a: FeatureSet, b: FeatureSet, *, num_subsets: int = 100, max_subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     return kernel_inception_distance(a.pool3, b.pool3, num_subsets=num_subsets, max_subset_size=max_subset_size, seed=seed)
+
+
+@dataclass
+class GenerationSettings:
+    """Which generated set: N images from one latent RandomState, with the sampling options."""
+
+    num_images: int
+    latent_seed: int = 0
+    truncation_psi: float = 1.0
+    truncation_cutoff: int | None = None
+    noise_mode: str = "const"
+    class_idx: int | None = None
+
+    def sampling_kwargs(self) -> dict:
+        return {"truncation_psi": self.truncation_psi, "truncation_cutoff": self.truncation_cutoff,
+                "noise_mode": self.noise_mode, "class_idx": self.class_idx}
+
+
+def compute_generated_features(
+    generator_path: str | os.PathLike,
+    detector: FidInceptionV3,
+    generation: GenerationSettings,
+    *,
+    which: str = "G_ema",
+    settings: ExtractionSettings | None = None,
+) -> FeatureSet:
+    """Features of a generated set, cached by (generator file, sampling settings, detector)."""
+    import json
+
+    from .assets import file_sha256
+    from .generate import generated_features
+    from .generators.load import load_generator
+
+    settings = settings or ExtractionSettings()
+    content = json.dumps({"generator": file_sha256(generator_path), "which": which, **vars(generation)}, sort_keys=True)
+    source_hash = hashlib.sha256(content.encode()).hexdigest()
+    key = feature_cache_key(source_hash, detector.weights_sha256, want_logits=False)
+    root = settings.cache_root()
+    cache = FeatureCache(root) if root is not None else None
+    if cache is not None and (hit := cache.get(key)) is not None:
+        return hit
+    G = load_generator(generator_path, which=which).to(next(detector.parameters()).device)
+    pool3 = generated_features(G, detector, generation.num_images, generation.latent_seed,
+                               batch_size=settings.batch_size, progress=settings.progress, **generation.sampling_kwargs())
+    description = {"kind": "generated", "generator": G.label, "path": str(generator_path), **vars(generation)}
+    meta = provenance(description, source_hash, detector.weights_name, detector.weights_sha256)
+    meta["num_images"] = generation.num_images
+    features = FeatureSet(pool3=pool3, meta=meta)
+    if cache is not None:
+        cache.put(key, features)
+    return features

@@ -1,0 +1,127 @@
+"""Generate images by seed with NVIDIA's conventions, and the features of generated sets.
+
+z = ``RandomState(seed).randn(1, z_dim)`` per seed; a generated *set* of N images uses one
+``RandomState(latent_seed).randn(N, z_dim)`` (the FID heatmap papers' convention).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from .errors import FidlensError
+from .generators.base import NOISE_MODES, GeneratorBase, to_uint8, z_from_seed
+from .inception import FidInceptionV3
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-3,10' → [0, 1, 2, 3, 10]; ranges are inclusive, as in NVIDIA's scripts."""
+    seeds: list[int] = []
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not match:
+            raise FidlensError(f"cannot read seeds '{part}': use numbers and ranges like 0-3,10")
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else first
+        if last < first:
+            raise FidlensError(f"seed range '{part}' runs backwards")
+        seeds.extend(range(first, last + 1))
+    if not seeds:
+        raise FidlensError("no seeds given")
+    return seeds
+
+
+def class_labels(G: GeneratorBase, class_idx: int | None, n: int, device: torch.device) -> torch.Tensor | None:
+    if G.c_dim == 0:
+        if class_idx is not None:
+            raise FidlensError("this generator is unconditional; drop --class")
+        return None
+    if class_idx is None or not 0 <= class_idx < G.c_dim:
+        raise FidlensError(f"this generator is conditional: give --class between 0 and {G.c_dim - 1}")
+    c = torch.zeros(n, G.c_dim, device=device)
+    c[:, class_idx] = 1
+    return c
+
+
+def _check_noise_mode(noise_mode: str) -> None:
+    if noise_mode not in NOISE_MODES:
+        raise FidlensError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not '{noise_mode}'")
+
+
+@torch.no_grad()
+def ws_for_latents(G: GeneratorBase, z: np.ndarray, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+                   class_idx: int | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The mapping output (N, num_ws, w_dim) for latents z (N, z_dim)."""
+    device = torch.device(device)
+    zt = torch.from_numpy(np.asarray(z, dtype=np.float32)).to(device)
+    c = class_labels(G, class_idx, zt.shape[0], device)
+    return G.mapping(zt, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+
+
+@torch.no_grad()
+def synthesize_uint8(G: GeneratorBase, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+    """uint8 NCHW images from ws, converted as the reference does."""
+    _check_noise_mode(noise_mode)
+    return to_uint8(G.synthesis(ws, noise_mode=noise_mode))
+
+
+def images_for_seeds(G: GeneratorBase, seeds: Sequence[int], *, truncation_psi: float = 1.0,
+                     truncation_cutoff: int | None = None, noise_mode: str = "const", class_idx: int | None = None,
+                     device: torch.device | str = "cpu") -> torch.Tensor:
+    z = np.concatenate([z_from_seed(s, G.z_dim) for s in seeds])
+    ws = ws_for_latents(G, z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                        class_idx=class_idx, device=device)
+    return synthesize_uint8(G, ws, noise_mode)
+
+
+def save_seed_images(G: GeneratorBase, seeds: Sequence[int], outdir: str | os.PathLike, *, batch_size: int = 8,
+                     **kwargs) -> list[Path]:
+    """Write ``outdir/seed0000.png`` … (RGB PNG, native size) for each seed."""
+    from .atomic import atomic_path
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for start in tqdm(range(0, len(seeds), batch_size), desc="generate", unit="batch"):
+        chunk = list(seeds[start : start + batch_size])
+        images = images_for_seeds(G, chunk, **kwargs).permute(0, 2, 3, 1).cpu().numpy()
+        for seed, image in zip(chunk, images):
+            path = outdir / f"seed{seed:04d}.png"
+            with atomic_path(path) as tmp:
+                Image.fromarray(image if image.shape[2] == 3 else image[..., 0]).save(tmp, format="PNG")
+            written.append(path)
+    return written
+
+
+def generated_batches(G: GeneratorBase, num_images: int, latent_seed: int, *, batch_size: int = 32,
+                      truncation_psi: float = 1.0, truncation_cutoff: int | None = None, noise_mode: str = "const",
+                      class_idx: int | None = None, device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
+    """uint8 NCHW batches of the set z = RandomState(latent_seed).randn(num_images, z_dim)."""
+    z_all = np.random.RandomState(latent_seed).randn(num_images, G.z_dim)
+    for start in range(0, num_images, batch_size):
+        ws = ws_for_latents(G, z_all[start : start + batch_size], truncation_psi=truncation_psi,
+                            truncation_cutoff=truncation_cutoff, class_idx=class_idx, device=device)
+        yield synthesize_uint8(G, ws, noise_mode)
+
+
+def generated_features(G: GeneratorBase, detector: FidInceptionV3, num_images: int, latent_seed: int, *,
+                       batch_size: int = 32, progress: bool = True, **kwargs) -> np.ndarray:
+    """pool3 features (float32) of a generated set, generated and measured batch by batch."""
+    device = next(detector.parameters()).device
+    out = np.empty((num_images, 2048), dtype=np.float32)
+    done = 0
+    with tqdm(total=num_images, desc="generated features", unit="img", disable=not progress) as bar:
+        for images in generated_batches(G, num_images, latent_seed, batch_size=batch_size, device=device, **kwargs):
+            with torch.inference_mode():
+                feats = detector(images.to(device)).float().cpu().numpy()
+            out[done : done + len(feats)] = feats
+            done += len(feats)
+            bar.update(len(feats))
+    return out

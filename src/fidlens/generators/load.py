@@ -1,0 +1,23 @@
+"""Open any generator file fidlens knows, by its kind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import FidlensError
+from .base import GeneratorBase
+
+
+def load_generator(path: str | os.PathLike, which: str = "G_ema") -> GeneratorBase:
+    """An NVIDIA network ``.pkl`` (rebuilt without running its code) or a fidlens demo ``.pt``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FidlensError(f"generator file not found: {path}")
+    if path.suffix == ".pkl":
+        from .nvidia_pickle import load_nvidia_generator
+
+        return load_nvidia_generator(path, which=which)
+    from .ppca import PPCAGenerator
+
+    return PPCAGenerator.load(path)
