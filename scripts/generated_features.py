@@ -2,7 +2,12 @@
 
 from fidlens.features import pick_device
 from fidlens.inception_weights import load_inception
-from fidlens.pipeline import ExtractionSettings, GenerationSettings, compute_generated_features, statistics_from_features
+from fidlens.pipeline import (
+    ExtractionSettings,
+    GenerationSettings,
+    compute_generated_features,
+    statistics_from_features,
+)
 from fidlens.workflow import logged
 
 

@@ -2,7 +2,13 @@
 
 from fidlens.features import pick_device
 from fidlens.generators.load import load_generator
-from fidlens.heatmap import FidSensitivity, describe_setup, explain_seeds, save_heatmap_figure, save_heatmap_grid
+from fidlens.heatmap import (
+    FidSensitivity,
+    describe_setup,
+    explain_seeds,
+    save_heatmap_figure,
+    save_heatmap_grid,
+)
 from fidlens.inception_weights import load_inception
 from fidlens.stats import Statistics
 from fidlens.workflow import logged

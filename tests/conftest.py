@@ -35,9 +35,7 @@ def randomize_inception(model: FidInceptionV3, seed: int = 0) -> FidInceptionV3:
             if name.endswith("weight") and tensor.ndim == 4:
                 fan_in = tensor[0].numel()
                 tensor.copy_(torch.randn(tensor.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
-            elif name.endswith(".var"):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
-            elif name.endswith(".gamma"):
+            elif name.endswith((".var", ".gamma")):
                 tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
             elif name.startswith("output.weight"):
                 tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.02)

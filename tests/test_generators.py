@@ -10,17 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
 from fidlens.cli import main as cli_main
 from fidlens.errors import FidlensError
 from fidlens.generate import images_for_seeds, parse_seeds
 from fidlens.generators import nvidia_pickle
 from fidlens.generators.base import to_uint8
 from fidlens.generators.load import load_generator
-from fidlens.generators.nvidia_pickle import GeneratorLoadError, load_nvidia_generator, save_nvidia_pickle
-from fidlens.generators.ppca import DEMO_LABEL, PPCAGenerator, fit_ppca
+from fidlens.generators.nvidia_pickle import (
+    GeneratorLoadError,
+    load_nvidia_generator,
+    save_nvidia_pickle,
+)
+from fidlens.generators.ppca import DEMO_LABEL, fit_ppca
 from fidlens.generators.stylegan2 import Generator as StyleGAN2
 from fidlens.generators.stylegan3 import Generator as StyleGAN3
 
@@ -150,7 +154,7 @@ def test_unknown_class_and_missing_tensor_are_named(tmp_path):
     G = cls(**kwargs)
     del G.mapping._buffers["w_avg"]
     save_nvidia_pickle(tmp_path / "partial.pkl", {"G_ema": (G, kwargs)})
-    with pytest.raises(GeneratorLoadError, match="mapping.w_avg"):
+    with pytest.raises(GeneratorLoadError, match=r"mapping\.w_avg"):
         load_nvidia_generator(tmp_path / "partial.pkl")
 
 

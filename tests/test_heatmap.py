@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import randomize_inception
+
 from fidlens.errors import FidlensError, StatisticsError
 from fidlens.frechet import frechet_distance, frechet_distance_torch, mean_and_covariance
 from fidlens.heatmap import FidSensitivity, class_caption, explain_source_images, render_overlay

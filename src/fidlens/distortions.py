@@ -6,7 +6,7 @@ Each takes and returns uint8 arrays (H×W or H×W×C) and is deterministic given
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -32,8 +32,8 @@ def occlusion(image: np.ndarray, area: float, rng: np.random.Generator) -> np.nd
     out = image.copy()
     h, w = image.shape[:2]
     aspect = rng.uniform(0.5, 2.0)
-    rh = int(round(min(h, np.sqrt(area * h * w * aspect))))
-    rw = int(round(min(w, area * h * w / max(rh, 1))))
+    rh = round(min(h, np.sqrt(area * h * w * aspect)))
+    rw = round(min(w, area * h * w / max(rh, 1)))
     top = int(rng.integers(0, h - rh + 1))
     left = int(rng.integers(0, w - rw + 1))
     out[top : top + rh, left : left + rw] = 0

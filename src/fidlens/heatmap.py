@@ -59,7 +59,7 @@ class FidSensitivity:
         self.detector = detector
         self.weighting = weighting
         self.device = torch.device(device) if device is not None else next(detector.parameters()).device
-        as64 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=self.device)  # noqa: E731
+        as64 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=self.device)
         self.mu_r = as64(reference.mu)
         self.trace_r = float(np.trace(reference.sigma))
         sqrt_r = matrix_sqrt_psd(reference.sigma)

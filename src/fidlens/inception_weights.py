@@ -186,7 +186,7 @@ def read_weight_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise AssetError(f"cannot read Inception weights {path}: {exc}".splitlines()[0]) from exc
     if not isinstance(state, dict):
         raise AssetError(f"{path} does not hold a state dict")
-    if any(k.startswith("Conv2d_1a_3x3") or k.startswith("Mixed_5b") for k in state):
+    if any(k.startswith(("Conv2d_1a_3x3", "Mixed_5b")) for k in state):
         return torchvision_to_tf_names(state)
     return _strip_to_layers(state)
 

@@ -10,6 +10,7 @@ so a changed dataset or different weights can never reuse a stale array.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -118,10 +119,8 @@ class Statistics:
         for key, value in data.items():
             item = value.item() if value.ndim == 0 else value.tolist()
             if isinstance(item, str) and item[:1] in "{[":
-                try:
+                with contextlib.suppress(json.JSONDecodeError):
                     item = json.loads(item)
-                except json.JSONDecodeError:
-                    pass
             meta[key] = item
         meta.setdefault("covariance", "unbiased (assumed: file has no 'covariance' key)")
         return cls(mu=mu, sigma=sigma, meta=meta)
