@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 __all__ = [
     "ACTIVATIONS",
@@ -411,3 +412,48 @@ def modulated_conv2d(
     if noise is not None:
         y = y + noise.to(y.dtype)
     return y
+
+
+class FullyConnectedLayer(nn.Module):
+    """Dense layer with equalised learning rate: ``y = act(x @ (W·gain)ᵀ + b·lr_multiplier)``."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        activation: str = "linear",
+        bias: bool = True,
+        lr_multiplier: float = 1.0,
+        weight_init: float = 1.0,
+        bias_init: float | list[float] | np.ndarray = 0.0,
+    ) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = activation
+        self.weight = nn.Parameter(
+            torch.randn([out_features, in_features]) * (weight_init / lr_multiplier)
+        )
+        if bias:
+            init = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features])
+            self.bias = nn.Parameter(torch.from_numpy(init / lr_multiplier).to(torch.float32))
+        else:
+            self.bias = None
+        self.weight_gain = lr_multiplier / np.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias
+        if b is not None:
+            b = b.to(x.dtype)
+            if self.bias_gain != 1:
+                b = b * self.bias_gain
+        if self.activation == "linear" and b is not None:
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        x = x.matmul(w.t())
+        return bias_act(x, b, act=self.activation)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"

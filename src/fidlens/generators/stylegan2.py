@@ -34,6 +34,7 @@ from torch import nn
 from .base import NOISE_MODES, GeneratorBase
 from .ops import (
     ACTIVATIONS,
+    FullyConnectedLayer,
     bias_act,
     conv2d_resample,
     modulated_conv2d,
@@ -59,51 +60,6 @@ _DEFAULT_FILTER = (1, 3, 3, 1)
 def _check_noise_mode(noise_mode: str) -> None:
     if noise_mode not in NOISE_MODES:
         raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-
-
-class FullyConnectedLayer(nn.Module):
-    """Dense layer with equalised learning rate.
-
-    ``weight`` [out, in] is initialised N(0, 1) / lr_multiplier and used as
-    ``weight * lr_multiplier / sqrt(in)``; ``bias`` [out] is used as ``bias * lr_multiplier``.
-    """
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        bias: bool = True,
-        activation: str = "linear",
-        lr_multiplier: float = 1.0,
-        bias_init: float = 0.0,
-        **_ignored,
-    ):
-        super().__init__()
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.activation = activation
-        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
-        if bias:
-            self.bias = nn.Parameter(torch.full([out_features], float(bias_init)))
-        else:
-            self.bias = None
-        self.weight_gain = lr_multiplier / math.sqrt(in_features)
-        self.bias_gain = lr_multiplier
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, " \
-               f"activation={self.activation}"
 
 
 class Conv2dLayer(nn.Module):

@@ -40,7 +40,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from fidlens.generators.base import NOISE_MODES, GeneratorBase
-from fidlens.generators.ops import bias_act, upfirdn2d
+from fidlens.generators.ops import FullyConnectedLayer, bias_act, upfirdn2d
+from fidlens.generators.stylegan2 import MappingNetwork
 
 __all__ = [
     "FullyConnectedLayer",
@@ -209,112 +210,6 @@ def _split_known(kwargs: Mapping[str, Any], known: tuple[str, ...], where: str) 
 
 # ---------------------------------------------------------------------------------------------
 # Modules.
-
-
-class FullyConnectedLayer(nn.Module):
-    """Dense layer with equalised learning rate: ``y = act(x @ (W·gain)ᵀ + b·lr_multiplier)``."""
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        activation: str = "linear",
-        bias: bool = True,
-        lr_multiplier: float = 1.0,
-        weight_init: float = 1.0,
-        bias_init: float | list[float] | np.ndarray = 0.0,
-    ) -> None:
-        super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.activation = activation
-        self.weight = nn.Parameter(
-            torch.randn([out_features, in_features]) * (weight_init / lr_multiplier)
-        )
-        if bias:
-            init = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features])
-            self.bias = nn.Parameter(torch.from_numpy(init / lr_multiplier).to(torch.float32))
-        else:
-            self.bias = None
-        self.weight_gain = lr_multiplier / np.sqrt(in_features)
-        self.bias_gain = lr_multiplier
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        x = x.matmul(w.t())
-        return bias_act(x, b, act=self.activation)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
-
-
-class MappingNetwork(nn.Module):
-    """z (and optional class label c) → w, broadcast to ``num_ws`` copies, with truncation."""
-
-    def __init__(
-        self,
-        z_dim: int,
-        c_dim: int,
-        w_dim: int,
-        num_ws: int,
-        num_layers: int = 2,
-        lr_multiplier: float = 0.01,
-        w_avg_beta: float = 0.998,
-    ) -> None:
-        super().__init__()
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.num_ws = num_ws
-        self.num_layers = num_layers
-        self.w_avg_beta = w_avg_beta
-        if c_dim > 0:
-            self.embed = FullyConnectedLayer(c_dim, w_dim)
-        features = [z_dim + (w_dim if c_dim > 0 else 0)] + [w_dim] * num_layers
-        for idx in range(num_layers):
-            layer = FullyConnectedLayer(
-                features[idx], features[idx + 1], activation="lrelu", lr_multiplier=lr_multiplier
-            )
-            setattr(self, f"fc{idx}", layer)
-        self.register_buffer("w_avg", torch.zeros([w_dim]))
-
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-        update_emas: bool = False,
-    ) -> torch.Tensor:
-        if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
-        if truncation_cutoff is None:
-            truncation_cutoff = self.num_ws
-        x = normalize_2nd_moment(z.to(torch.float32))
-        if self.c_dim > 0:
-            if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
-                raise ValueError(f"c must have shape [N, {self.c_dim}]")
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
-            x = torch.cat([x, y], dim=1)
-        for idx in range(self.num_layers):
-            x = getattr(self, f"fc{idx}")(x)
-        if update_emas:
-            with torch.no_grad():
-                self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
-        x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
-        if truncation_psi != 1:
-            x[:, :truncation_cutoff] = self.w_avg.lerp(x[:, :truncation_cutoff], truncation_psi)
-        return x
-
-    def extra_repr(self) -> str:
-        return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
 
 
 class SynthesisInput(nn.Module):
@@ -723,6 +618,8 @@ class Generator(GeneratorBase):
             w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **syn_kwargs
         )
         self.num_ws = self.synthesis.num_ws
+        # StyleGAN3's mapping is StyleGAN2's with two layers and a slower w_avg tracking.
+        map_kwargs = {"num_layers": 2, "w_avg_beta": 0.998, **map_kwargs}
         self.mapping = MappingNetwork(
             z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **map_kwargs
         )
