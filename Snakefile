@@ -14,6 +14,7 @@ include: "rules/datasets.smk"
 include: "rules/features.smk"
 include: "rules/generators.smk"
 include: "rules/heatmaps.smk"
+include: "rules/resampling.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
 

@@ -70,6 +70,7 @@ def all_targets():
     targets += expand("results/stats/{dataset}.npz", dataset=list(config.get("datasets", {})))
     targets += expand("results/zips/{name}.zip", name=list(config.get("zips", {})))
     targets += heatmap_targets()
+    targets += resampling_targets()
     return targets
 
 
@@ -119,3 +120,52 @@ def heatmap_targets():
         targets += [f"results/heatmaps/{generator}/seed{seed:04d}.png" for seed in study["seeds"]]
         targets += [f"results/heatmaps/{generator}/grid_{f}_{r}x{c}.png" for f, r, c in study["grids"]]
     return targets
+
+
+RESAMPLING = config.get("resampling", {})
+RESAMPLING_SETTINGS = ("iterations", "lr", "eval_every", "eval_samples", "eval_repeats", "seed", "chunk_size",
+                       "kid_subsets", "kid_subset_size")
+
+
+def resampling_generator(run):
+    """The generated pool of a run as a dict the script understands, or None for image-set pools."""
+    spec = RESAMPLING[run].get("generator")
+    if not spec:
+        return None
+    wc = type("W", (), {"generator": spec["name"], "n": spec["num_images"], "z": spec["latent_seed"]})()
+    return {"name": spec["name"], "network": generator_network(wc), "num_images": spec["num_images"],
+            "latent_seed": spec["latent_seed"], "sampling": sampling_settings(wc),
+            "which": GENERATORS[spec["name"]]["which"]}
+
+
+def resampling_pool_features(wildcards):
+    run = RESAMPLING[wildcards.run]
+    spec = run.get("generator")
+    if spec:
+        return [f"results/generated/{spec['name']}/features_n{spec['num_images']}_z{spec['latent_seed']}.npz"]
+    return [f"results/features/{name}.npz" for name in run["pool"]]
+
+
+def resampling_inputs(wildcards):
+    run = RESAMPLING[wildcards.run]
+    inputs = {"reals": [f"results/features/{run['reals']}.npz"], "pool": resampling_pool_features(wildcards)}
+    spec = run.get("generator")
+    if spec:
+        inputs["network"] = generator_network(type("W", (), {"generator": spec["name"]})())
+    return inputs
+
+
+def resampling_params(wildcards):
+    run = RESAMPLING[wildcards.run]
+    return {
+        "real_images": [images_for(type("W", (), {"dataset": run["reals"]})())],
+        "pool_images": [images_for(type("W", (), {"dataset": d})()) for d in run.get("pool", [])],
+        "pool_labels": list(run.get("pool", [])),
+        "generator": resampling_generator(wildcards.run),
+        "settings": {k: run[k] for k in RESAMPLING_SETTINGS if k in run},
+        "clip_weights": run.get("clip_weights"),
+    }
+
+
+def resampling_targets():
+    return [f"results/resampling/{run}/{mode}/log.csv" for run, spec in RESAMPLING.items() for mode in spec["modes"]]

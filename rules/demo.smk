@@ -13,6 +13,8 @@ wildcard_constraints:
     cols=r"\d+",
     n=r"\d+",
     z=r"\d+",
+    run=r"[A-Za-z0-9_.-]+",
+    mode=r"pre_logits|logits|top_n_N\d+|middle_n_N\d+",
 
 
 rule demo_split:

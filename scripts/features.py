@@ -11,7 +11,9 @@ def main(images: str, weights: str, out: str, log: str, threads: int, device: st
     with logged(log, threads):
         detector = load_inception(weights, device=pick_device(device, log=print))
         settings = ExtractionSettings(batch_size=batch_size, workers=workers, cache=cache)
-        features = compute_features(images, detector, max_images=max_images, settings=settings)
+        # Logits too whenever the weights have them: the resampling modes match class histograms.
+        features = compute_features(images, detector, max_images=max_images, want_logits=detector.has_logits,
+                                    settings=settings)
         features.save(out)
         print(f"{features.pool3.shape[0]} images -> {out} (detector {detector.weights_name})")
 

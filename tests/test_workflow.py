@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def test_dry_run_plans_the_demo(tmp_path):
     text = result.stdout + result.stderr
     for rule, count in [("features", 14), ("statistics", 14), ("demo_distort", 12), ("demo_split", 2),
                         ("fetch_inception", 1), ("fit_demo_generator", 1), ("generated_features", 1),
-                        ("heatmap_seed", 6), ("heatmap_grid", 1)]:
+                        ("heatmap_seed", 6), ("heatmap_grid", 1), ("resample", 2)]:
         assert any(line.split()[:2] == [rule, str(count)] for line in text.splitlines()), text
 
 
@@ -65,6 +66,8 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
     )
     config["generators"]["demo"].update(z_dim=8, resolution=32)
     config["heatmaps"]["demo"].update(num_generated=39, seeds=[3], grids=[[0, 1, 2]])
+    config["resampling"]["demo"].update(pool=["comparison", "blur2"], iterations=4, eval_every=2, eval_samples=60,
+                                        eval_repeats=2, kid_subset_size=30, kid_subsets=5)
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(config))
     workdir = tmp_path / "run"
@@ -87,6 +90,15 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
         heatmap = workdir / "results/heatmaps/demo" / name
         assert heatmap.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and heatmap.stat().st_size > 10_000
     assert "FID with this image" in (workdir / "logs/heatmaps/demo/seed0003.log").read_text()
+    resampled = workdir / "results/resampling/demo"
+    with open(resampled / "pre_logits/log.csv") as handle:
+        log_rows = list(csv.DictReader(handle))
+    assert [row["iteration"] for row in log_rows] == ["0", "1", "2", "4"]
+    assert {"mass:comparison", "mass:blur2", "fid", "kid_x1000"} <= set(log_rows[0])
+    summary = json.loads((resampled / "pre_logits/summary.json").read_text())
+    assert summary["clip_fid"].startswith("CLIP-FID skipped") and "comparison 50.0% ->" in summary["sentence"]
+    skipped = json.loads((resampled / "top_n_N1/summary.json").read_text())["skipped"]
+    assert "needs logits" in skipped and "default_1.pt" in skipped
     generated = workdir / "results/generated/demo/stats_n39_z0.npz"
     from fidlens.stats import Statistics
 

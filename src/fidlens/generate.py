@@ -112,16 +112,22 @@ def generated_batches(G: GeneratorBase, num_images: int, latent_seed: int, *, ba
 
 
 def generated_features(G: GeneratorBase, detector: FidInceptionV3, num_images: int, latent_seed: int, *,
-                       batch_size: int = 32, progress: bool = True, **kwargs) -> np.ndarray:
-    """pool3 features (float32) of a generated set, generated and measured batch by batch."""
+                       batch_size: int = 32, progress: bool = True, want_logits: bool = False,
+                       **kwargs) -> dict[str, np.ndarray]:
+    """pool3 features (float32) of a generated set, and its logits on request, batch by batch."""
     device = next(detector.parameters()).device
-    out = np.empty((num_images, 2048), dtype=np.float32)
+    out = {"pool3": np.empty((num_images, 2048), dtype=np.float32)}
+    if want_logits:
+        out["logits"] = np.empty((num_images, 1008), dtype=np.float32)
     done = 0
     with tqdm(total=num_images, desc="generated features", unit="img", disable=not progress) as bar:
         for images in generated_batches(G, num_images, latent_seed, batch_size=batch_size, device=device, **kwargs):
             with torch.inference_mode():
-                feats = detector(images.to(device)).float().cpu().numpy()
-            out[done : done + len(feats)] = feats
-            done += len(feats)
-            bar.update(len(feats))
+                result = detector.extract(images.to(device), want_logits=want_logits)
+            n = len(result.pool3)
+            out["pool3"][done : done + n] = result.pool3.float().cpu().numpy()
+            if want_logits:
+                out["logits"][done : done + n] = result.logits.float().cpu().numpy()
+            done += n
+            bar.update(n)
     return out

@@ -154,18 +154,19 @@ def compute_generated_features(
     settings = settings or ExtractionSettings()
     content = json.dumps({"generator": file_sha256(generator_path), "which": which, **vars(generation)}, sort_keys=True)
     source_hash = hashlib.sha256(content.encode()).hexdigest()
-    key = feature_cache_key(source_hash, detector.weights_sha256, want_logits=False)
+    key = feature_cache_key(source_hash, detector.weights_sha256, want_logits=detector.has_logits)
     root = settings.cache_root()
     cache = FeatureCache(root) if root is not None else None
     if cache is not None and (hit := cache.get(key)) is not None:
         return hit
     G = load_generator(generator_path, which=which).to(next(detector.parameters()).device)
-    pool3 = generated_features(G, detector, generation.num_images, generation.latent_seed,
-                               batch_size=settings.batch_size, progress=settings.progress, **generation.sampling_kwargs())
+    arrays = generated_features(G, detector, generation.num_images, generation.latent_seed,
+                                batch_size=settings.batch_size, progress=settings.progress,
+                                want_logits=detector.has_logits, **generation.sampling_kwargs())
     description = {"kind": "generated", "generator": G.label, "path": str(generator_path), **vars(generation)}
     meta = provenance(description, source_hash, detector.weights_name, detector.weights_sha256)
     meta["num_images"] = generation.num_images
-    features = FeatureSet(pool3=pool3, meta=meta)
+    features = FeatureSet(pool3=arrays["pool3"], meta=meta, logits=arrays.get("logits"))
     if cache is not None:
         cache.put(key, features)
     return features

@@ -1,0 +1,44 @@
+"""One resampling run (one pool, one feature mode): optimise weights, evaluate, log, draw figures."""
+
+import json
+
+from fidlens.atomic import write_text_atomic
+from fidlens.features import pick_device
+from fidlens.resampling.modes import Mode
+from fidlens.resampling.pool import GeneratedPool, ImagePool, attach_clip, bank_from_files
+from fidlens.resampling.run import ResamplingRun, ResamplingSettings, RunInputs, require_logits
+from fidlens.workflow import logged
+
+
+def main(reals: list[str], real_images: list[str], pool: list[str], pool_images: list[str], pool_labels: list[str],
+         generator: dict | None, mode: str, settings: dict, clip_weights: str | None, detector: str, outdir: str,
+         device: str, log: str, threads: int) -> None:
+    with logged(log, threads):
+        run_mode = Mode.parse(mode)
+        real_bank = bank_from_files(reals)
+        cand_bank = bank_from_files(pool, labels=pool_labels if generator is None else None)
+        skipped = require_logits(run_mode, real_bank, cand_bank, detector_name=detector)
+        if skipped:
+            print(skipped)
+            summary = {"mode": run_mode.tag, "skipped": skipped, "sentence": skipped}
+            write_text_atomic(f"{outdir}/summary.json", json.dumps(summary, indent=2) + "\n")
+            write_text_atomic(f"{outdir}/log.csv", f"# {skipped}\n")
+            return
+        real_pool = ImagePool(real_images)
+        if generator is None:
+            candidates = ImagePool(pool_images)
+        else:
+            candidates = GeneratedPool(generator["network"], generator["num_images"], generator["latent_seed"],
+                                       generator["sampling"], which=generator["which"])
+        torch_device = pick_device(device, log=print)
+        clip_skip = attach_clip(real_bank, cand_bank, clip_weights, real_pool, candidates, device=str(torch_device))
+        inputs = RunInputs(run_mode, real_bank, cand_bank, clip_skip_reason=clip_skip, candidate_image=candidates,
+                           description={"pool": "+".join(pool_labels) if generator is None else generator["name"],
+                                        "reals": "+".join(real_images), "detector": detector})
+        ResamplingRun(inputs, ResamplingSettings(**settings), outdir, device=torch_device).run()
+
+
+if __name__ == "__main__":
+    i, p = snakemake.input, snakemake.params
+    main(list(i.reals), p.real_images, list(i.pool), p.pool_images, p.pool_labels, p.generator, p.mode, p.settings,
+         p.clip_weights, p.detector, p.outdir, p.device, snakemake.log[0], snakemake.threads)

@@ -1,0 +1,107 @@
+"""Build the inputs of a resampling run from feature files: reals, the candidate pool, images, CLIP.
+
+A pool is either several image sets (their feature files concatenated, each candidate
+labelled with its set so the run can report where the weight mass goes) or one generated
+set (candidate i is latent row i of ``RandomState(latent_seed).randn(N, z_dim)``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import open_image_source
+from ..stats import FeatureSet
+from .run import FeatureBank
+
+
+@dataclass
+class ImagePool:
+    """Candidate i → uint8 image, across several image sets in order."""
+
+    paths: list[str]
+
+    def __post_init__(self) -> None:
+        self.sources = [open_image_source(p) for p in self.paths]
+        self.offsets = np.cumsum([0] + [len(s) for s in self.sources])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __call__(self, index: int) -> np.ndarray:
+        part = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        return self.sources[part][index - int(self.offsets[part])]
+
+
+class GeneratedPool:
+    """Candidate i → the generator's image for latent row i of the pool's RandomState."""
+
+    def __init__(self, generator_path: str | os.PathLike, num_images: int, latent_seed: int, sampling: dict,
+                 which: str = "G_ema"):
+        from ..generators.load import load_generator
+
+        self.G = load_generator(generator_path, which=which)
+        self.sampling = sampling
+        self.z = np.random.RandomState(latent_seed).randn(num_images, self.G.z_dim)
+
+    def __len__(self) -> int:
+        return len(self.z)
+
+    def __call__(self, index: int) -> np.ndarray:
+        from ..generate import synthesize_uint8, ws_for_latents
+
+        s = self.sampling
+        ws = ws_for_latents(self.G, self.z[index : index + 1], truncation_psi=s.get("truncation_psi", 1.0),
+                            truncation_cutoff=s.get("truncation_cutoff"), class_idx=s.get("class_idx"))
+        image = synthesize_uint8(self.G, ws, s.get("noise_mode", "const"))[0].permute(1, 2, 0).numpy()
+        return image[..., 0] if image.shape[2] == 1 else image
+
+
+def bank_from_files(paths: list[str], labels: list[str] | None = None) -> FeatureBank:
+    """Concatenate feature files; logits only if every file has them."""
+    sets = [FeatureSet.load(p) for p in paths]
+    logits = None
+    if all(s.logits is not None for s in sets):
+        logits = np.concatenate([s.logits for s in sets])
+    groups = None
+    if labels is not None:
+        groups = np.concatenate([np.full(len(s.pool3), label) for s, label in zip(sets, labels)])
+    return FeatureBank(pool3=np.concatenate([s.pool3 for s in sets]), logits=logits, groups=groups)
+
+
+def attach_clip(reals: FeatureBank, candidates: FeatureBank, clip_weights: str | None,
+                real_images: Callable[[int], np.ndarray], candidate_images: Callable[[int], np.ndarray],
+                *, device: str = "cpu", batch_size: int = 64) -> str | None:
+    """Fill the CLIP embeddings of both banks, or return the message saying why CLIP-FID is skipped."""
+    from ..clip_encoder import ClipWeightsMissing, clip_features, load_clip_encoder
+
+    path = Path(clip_weights) if clip_weights else None
+    if path is None:
+        return "CLIP-FID skipped: no weights configured (set clip_weights to a ViT-B-32 weights file)"
+    try:
+        encoder = load_clip_encoder(path, device=device)
+    except ClipWeightsMissing as exc:
+        return str(exc)
+    reals.clip = clip_features(_IndexedImages(real_images, len(reals.pool3)), encoder, batch_size=batch_size)
+    candidates.clip = clip_features(_IndexedImages(candidate_images, len(candidates.pool3)), encoder,
+                                    batch_size=batch_size)
+    return None
+
+
+class _IndexedImages:
+    """A sequence view over an index → image callable (what the CLIP feature loop iterates)."""
+
+    def __init__(self, images: Callable[[int], np.ndarray], count: int):
+        self.images, self.count = images, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        image = self.images(index)
+        return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+
