@@ -132,3 +132,20 @@ def test_inputs_that_cannot_work_are_refused(random_inception, setup, tmp_path):
     folder = write_images(tmp_path / "imgs", [np.zeros((12, 12, 3), np.uint8)] * 2)
     with pytest.raises(FidlensError, match="out of range"):
         explain_source_images(FidSensitivity(random_inception, reference, generated), folder, [5])
+
+
+def test_figures_render_with_top10_bars_and_with_the_no_logits_note(random_inception, setup, tmp_path):
+    from fidlens.heatmap import save_heatmap_figure, save_heatmap_grid
+
+    reference, generated, _, image = setup
+    explained = FidSensitivity(random_inception, reference, generated).explain(image)
+    save_heatmap_figure(explained, tmp_path / "with.png", title="t", subtitle="s")
+    features_only = randomize_inception(FidInceptionV3(with_logits=False))
+    plain = FidSensitivity(features_only, reference, generated).explain(image)
+    save_heatmap_figure(plain, tmp_path / "without.png", title="t", subtitle="s")
+    save_heatmap_grid([plain, plain], ["a", "b"], 1, 2, tmp_path / "grid.png", title="t", subtitle="s")
+    from PIL import Image
+
+    with_bars, without = Image.open(tmp_path / "with.png"), Image.open(tmp_path / "without.png")
+    assert with_bars.size[0] > without.size[0]  # the Top-10 panel makes the figure wider
+    assert Image.open(tmp_path / "grid.png").size[0] > 0

@@ -130,3 +130,16 @@ def test_make_zip_rule_records_the_resize_filter(tmp_path):
     source = open_image_source(archive)
     assert len(source) == 12 and source[0].shape == (64, 64, 3)
     assert source.names[0] == "00000/img00000000.png"
+
+
+def test_paper_config_validates_and_lists_the_papers_targets():
+    from jsonschema import validate
+
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    validate(paper, yaml.safe_load((REPO / "config" / "schema.yaml").read_text()))
+    study = paper["heatmaps"]["stylegan2-ffhq256"]
+    assert study["seeds"] == [107, 540, 386, 780, 544, 879] and study["grids"] == [[100, 5, 8]]
+    assert study["num_generated"] == 49999
+    run = paper["resampling"]["stylegan2-ffhq256"]
+    assert "pre_logits" in run["modes"] and "top_n_N1" in run["modes"]
+    assert run["generator"]["num_images"] == 250000 and run["lr"] == 10.0
