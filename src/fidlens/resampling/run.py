@@ -109,8 +109,13 @@ class Evaluator:
             else:
                 indices = draw_indices(torch.as_tensor(w), m, seed)
             results.append(self._measure(indices, seed))
-        return {k: float(np.nanmin([r[k] for r in results])) if not all(np.isnan(r[k]) for r in results)
-                else float("nan") for k in results[0]}
+        return {key: _min_or_nan([r[key] for r in results]) for key in results[0]}
+
+
+def _min_or_nan(values: list[float]) -> float:
+    """The best (lowest) of the repeats; NaN only when the metric was not computed (no CLIP)."""
+    finite = [v for v in values if not np.isnan(v)]
+    return float(min(finite)) if finite else float("nan")
 
 
 def _fingerprint(inputs: RunInputs, settings: ResamplingSettings) -> str:
