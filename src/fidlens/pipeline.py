@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,18 @@ def load_detector(weights: str | os.PathLike | None = None, device: str | torch.
     return load_inception(resolved, device=pick_device(device) if isinstance(device, str) else device)
 
 
+def _cached_features(settings: ExtractionSettings, key: str, compute: Callable[[], FeatureSet]) -> FeatureSet:
+    """Serve ``key`` from the feature cache, or compute and store it (no cache when disabled)."""
+    root = settings.cache_root()
+    cache = FeatureCache(root) if root is not None else None
+    if cache is not None and (hit := cache.get(key)) is not None:
+        return hit
+    features = compute()
+    if cache is not None:
+        cache.put(key, features)
+    return features
+
+
 def compute_features(
     path: str | os.PathLike,
     detector: FidInceptionV3,
@@ -62,26 +75,22 @@ def compute_features(
     source = open_image_source(path, max_images=max_images, subset_seed=subset_seed)
     source_hash = source.content_hash()
     key = feature_cache_key(source_hash, detector.weights_sha256, want_logits=want_logits)
-    root = settings.cache_root()
-    cache = FeatureCache(root) if root is not None else None
-    if cache is not None and (hit := cache.get(key)) is not None:
-        return hit
-    device = next(detector.parameters()).device
-    arrays = extract_features(
-        source,
-        detector,
-        batch_size=settings.batch_size,
-        workers=default_workers() if settings.workers is None else settings.workers,
-        device=device,
-        want_logits=want_logits,
-        progress=settings.progress,
-    )
-    meta = provenance(source.describe(), source_hash, detector.weights_name, detector.weights_sha256)
-    meta.update(num_images=len(source), names_head=source.names[:3])
-    features = FeatureSet(pool3=arrays["pool3"], meta=meta, logits=arrays.get("logits"))
-    if cache is not None:
-        cache.put(key, features)
-    return features
+
+    def extract() -> FeatureSet:
+        arrays = extract_features(
+            source,
+            detector,
+            batch_size=settings.batch_size,
+            workers=default_workers() if settings.workers is None else settings.workers,
+            device=next(detector.parameters()).device,
+            want_logits=want_logits,
+            progress=settings.progress,
+        )
+        meta = provenance(source.describe(), source_hash, detector.weights_name, detector.weights_sha256)
+        meta.update(num_images=len(source), names_head=source.names[:3])
+        return FeatureSet(pool3=arrays["pool3"], meta=meta, logits=arrays.get("logits"))
+
+    return _cached_features(settings, key, extract)
 
 
 def statistics_from_features(features: FeatureSet, covariance: str = "unbiased") -> Statistics:
@@ -155,18 +164,15 @@ def compute_generated_features(
     content = json.dumps({"generator": file_sha256(generator_path), "which": which, **vars(generation)}, sort_keys=True)
     source_hash = hashlib.sha256(content.encode()).hexdigest()
     key = feature_cache_key(source_hash, detector.weights_sha256, want_logits=detector.has_logits)
-    root = settings.cache_root()
-    cache = FeatureCache(root) if root is not None else None
-    if cache is not None and (hit := cache.get(key)) is not None:
-        return hit
-    G = load_generator(generator_path, which=which).to(next(detector.parameters()).device)
-    arrays = generated_features(G, detector, generation.num_images, generation.latent_seed,
-                                batch_size=settings.batch_size, progress=settings.progress,
-                                want_logits=detector.has_logits, **generation.sampling_kwargs())
-    description = {"kind": "generated", "generator": G.label, "path": str(generator_path), **vars(generation)}
-    meta = provenance(description, source_hash, detector.weights_name, detector.weights_sha256)
-    meta["num_images"] = generation.num_images
-    features = FeatureSet(pool3=arrays["pool3"], meta=meta, logits=arrays.get("logits"))
-    if cache is not None:
-        cache.put(key, features)
-    return features
+
+    def generate_and_extract() -> FeatureSet:
+        G = load_generator(generator_path, which=which).to(next(detector.parameters()).device)
+        arrays = generated_features(G, detector, generation.num_images, generation.latent_seed,
+                                    batch_size=settings.batch_size, progress=settings.progress,
+                                    want_logits=detector.has_logits, **generation.sampling_kwargs())
+        description = {"kind": "generated", "generator": G.label, "path": str(generator_path), **vars(generation)}
+        meta = provenance(description, source_hash, detector.weights_name, detector.weights_sha256)
+        meta["num_images"] = generation.num_images
+        return FeatureSet(pool3=arrays["pool3"], meta=meta, logits=arrays.get("logits"))
+
+    return _cached_features(settings, key, generate_and_extract)
