@@ -7,7 +7,11 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
+include: "rules/downloads_common.smk"
 include: "rules/assets.smk"
 include: "rules/demo.smk"
 include: "rules/datasets.smk"
@@ -15,6 +19,7 @@ include: "rules/features.smk"
 include: "rules/generators.smk"
 include: "rules/heatmaps.smk"
 include: "rules/resampling.smk"
+include: "rules/pairs.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
 

@@ -1,4 +1,6 @@
 # Downloads: the only rules that touch the network, and only when a target needs them.
+# URLs and checksums: fidlens.asset_registry (`fidlens assets` lists them and their state).
+# Every download is resumable (a .part file beside the target) and atomic (checked, then renamed).
 
 
 rule fetch_inception:
@@ -16,18 +18,53 @@ rule fetch_inception:
         "../scripts/fetch_inception.py"
 
 
-rule download_inception:
+rule download_weights:
     output:
-        "resources/weights/{filename}",
+        "resources/weights/{file}",
     log:
-        "logs/assets/download_{filename}.log",
+        "logs/assets/download_{file}.log",
     conda:
-        "../envs/torch.yaml"
+        "../envs/data.yaml"
     wildcard_constraints:
-        filename="inception-2015-12-05\\.pt|pt_inception-2015-12-05-6726825d\\.pth",
+        file=WEIGHT_DOWNLOADS,
     params:
-        url=config["inception_weights"],
+        **download_params("weights"),
     message:
-        "Downloading {wildcards.filename} (sha256-checked, resumable)"
+        "Downloading {params.url} → {output} ({params.check}; resumable)"
     script:
-        "../scripts/fetch_inception.py"
+        "../scripts/download_asset.py"
+
+
+rule download_network:
+    output:
+        "resources/networks/{file}",
+    log:
+        "logs/assets/download_{file}.log",
+    conda:
+        "../envs/data.yaml"
+    wildcard_constraints:
+        file=NETWORK_DOWNLOADS,
+    params:
+        **download_params("networks"),
+    message:
+        "Downloading {params.url} → {output} ({params.check}; resumable)"
+    script:
+        "../scripts/download_asset.py"
+
+
+# Datasets have no direct public download: the job fails with what to fetch and how to build it.
+rule place_dataset:
+    output:
+        "resources/datasets/{name}.zip",
+    log:
+        "logs/assets/place_{name}.log",
+    conda:
+        "../envs/data.yaml"
+    wildcard_constraints:
+        name="[^/]+",
+    params:
+        instructions=place_by_hand,
+    message:
+        "Cannot download {output}: place it by hand. {params.instructions}"
+    script:
+        "../scripts/place_dataset.py"

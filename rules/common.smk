@@ -4,6 +4,7 @@ from snakemake.utils import validate
 
 validate(config, "../config/schema.yaml")
 
+
 DEMO = config["demo"]
 DEMO_SPLITS = {
     "reference": DEMO["reference_subjects"],
@@ -71,6 +72,7 @@ def all_targets():
     targets += expand("results/zips/{name}.zip", name=list(config.get("zips", {})))
     targets += heatmap_targets()
     targets += resampling_targets()
+    targets += pairs_targets()
     return targets
 
 
@@ -152,6 +154,8 @@ def resampling_inputs(wildcards):
     spec = run.get("generator")
     if spec:
         inputs["network"] = generator_network(type("W", (), {"generator": spec["name"]})())
+    if run.get("clip_weights"):
+        inputs["clip"] = run["clip_weights"]  # a declared input: the download rule fetches it when missing
     return inputs
 
 
@@ -169,3 +173,56 @@ def resampling_params(wildcards):
 
 def resampling_targets():
     return [f"results/resampling/{run}/{mode}/log.csv" for run, spec in RESAMPLING.items() for mode in spec["modes"]]
+
+
+PAIRS = config.get("pairs", {})
+
+
+def pairs_generator_network(wildcards):
+    return generator_network(type("W", (), {"generator": PAIRS[wildcards.model]["generator"]})())
+
+
+def pairs_file_inputs(wildcards):
+    """The generator always; the user's pairs file too unless the automatic rule picks the pairs."""
+    inputs = {"network": pairs_generator_network(wildcards)}
+    if PAIRS[wildcards.model]["pairs"] != "auto":
+        inputs["pairs"] = PAIRS[wildcards.model]["pairs"]
+    return inputs
+
+
+def pairs_sampling(wildcards):
+    return sampling_settings(type("W", (), {"generator": PAIRS[wildcards.model]["generator"]})())
+
+
+def pairs_which(wildcards):
+    return GENERATORS[PAIRS[wildcards.model]["generator"]]["which"]
+
+
+def pairs_study_settings(wildcards):
+    study = PAIRS[wildcards.model]
+    keys = ("num_images", "latent_seed", "fraction", "delete_mode")
+    return {**{k: study[k] for k in keys}, **pairs_sampling(wildcards), "batch_size": config["batch_size"]}
+
+
+def pairs_reference_stats(wildcards):
+    return f"results/stats/{PAIRS[wildcards.model]['reference']}.npz"
+
+
+def pair_map_files(wildcards):
+    """Every pair's figure; the pairs are known once the pairs file exists (a checkpoint)."""
+    from fidlens.pairs.spec import load_pairs
+
+    pairs = load_pairs(checkpoints.pairs_file.get(model=wildcards.model).output[0])
+    return [f"results/pairs/{wildcards.model}/{pair.stem}.png" for pair in pairs.pairs]
+
+
+def pairs_published():
+    return {model: study.get("published") for model, study in PAIRS.items()}
+
+
+def pairs_targets():
+    if not PAIRS:
+        return []
+    targets = ["results/tables/pairs_table2.csv", "results/tables/pairs_table2.md"]
+    targets += [f"results/pairs/{model}/maps.md" for model, study in PAIRS.items() if study["maps"]]
+    return targets

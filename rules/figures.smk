@@ -6,7 +6,12 @@ rule plot_fid_vs_distortion:
         table="results/tables/fid_demo.csv",
         images=expand("results/data/{dataset}", dataset=demo_comparison_sets()),
     output:
-        "results/figures/fid_vs_distortion.png",
+        report(
+            "results/figures/fid_vs_distortion.png",
+            caption="../report/fid_vs_distortion.rst",
+            category="1. Demo: FID vs distortion",
+            labels={"result": "FID vs distortion figure"},
+        ),
     log:
         "logs/figures/fid_vs_distortion.log",
     conda:

@@ -8,7 +8,13 @@ rule heatmap_seed:
         reference=heatmap_reference_stats,
         generated=generated_stats,
     output:
-        "results/heatmaps/{generator}/seed{seed}.png",
+        report(
+            "results/heatmaps/{generator}/seed{seed}.png",
+            caption="../report/heatmap_seed.rst",
+            category="2. FID sensitivity heatmaps",
+            subcategory="{generator}",
+            labels={"generator": "{generator}", "figure": "seed {seed}"},
+        ),
     log:
         "logs/heatmaps/{generator}/seed{seed}.log",
     conda:
@@ -34,7 +40,13 @@ rule heatmap_grid:
         reference=heatmap_reference_stats,
         generated=generated_stats,
     output:
-        "results/heatmaps/{generator}/grid_{first}_{rows}x{cols}.png",
+        report(
+            "results/heatmaps/{generator}/grid_{first}_{rows}x{cols}.png",
+            caption="../report/heatmap_grid.rst",
+            category="2. FID sensitivity heatmaps",
+            subcategory="{generator}",
+            labels={"generator": "{generator}", "figure": "grid of {rows}x{cols} from seed {first}"},
+        ),
     log:
         "logs/heatmaps/{generator}/grid_{first}_{rows}x{cols}.log",
     benchmark:

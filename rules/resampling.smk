@@ -5,7 +5,13 @@ rule resample:
     input:
         unpack(resampling_inputs),
     output:
-        log="results/resampling/{run}/{mode}/log.csv",
+        log=report(
+            "results/resampling/{run}/{mode}/log.csv",
+            caption="../report/resampling_log.rst",
+            category="3. Resampling",
+            subcategory="{run}",
+            labels={"run": "{run}", "mode": "{mode}"},
+        ),
         summary="results/resampling/{run}/{mode}/summary.json",
     log:
         "logs/resampling/{run}/{mode}.log",

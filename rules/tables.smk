@@ -8,7 +8,12 @@ rule fid_table_demo:
         stats=expand("results/stats/{dataset}.npz", dataset=demo_comparison_sets()),
         features=expand("results/features/{dataset}.npz", dataset=demo_comparison_sets()),
     output:
-        "results/tables/fid_demo.csv",
+        report(
+            "results/tables/fid_demo.csv",
+            caption="../report/fid_table.rst",
+            category="1. Demo: FID vs distortion",
+            labels={"result": "FID and KID table"},
+        ),
     log:
         "logs/tables/fid_demo.log",
     benchmark:

@@ -1,6 +1,7 @@
 """FID and KID of every demo set against the reference, as one CSV row each."""
 
 from fidlens.demo import demo_sets, fid_table_rows, write_table
+from fidlens.provenance import record_job_provenance
 from fidlens.workflow import logged
 
 
@@ -18,3 +19,4 @@ if __name__ == "__main__":
     sets = {name: {"stats": s, "features": f} for name, s, f in zip(snakemake.params.names, i.stats, i.features)}
     main(ref, sets, snakemake.params.distortions, snakemake.params.kid, snakemake.output[0],
          snakemake.log[0], snakemake.threads)
+    record_job_provenance(snakemake)

@@ -10,6 +10,7 @@ from fidlens.heatmap import (
     save_heatmap_grid,
 )
 from fidlens.inception_weights import load_inception
+from fidlens.provenance import record_job_provenance
 from fidlens.stats import Statistics
 from fidlens.workflow import logged
 
@@ -38,3 +39,4 @@ if __name__ == "__main__":
     main(snakemake.input.network, snakemake.input.weights, snakemake.input.reference, snakemake.input.generated,
          snakemake.output[0], p.seeds, p.grid, p.sampling, p.which, p.weighting, p.device, snakemake.log[0],
          snakemake.threads)
+    record_job_provenance(snakemake)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from fidlens.demo import plot_fid_vs_distortion
+from fidlens.provenance import record_job_provenance
 from fidlens.workflow import logged
 
 
@@ -16,3 +17,4 @@ def main(table: str, image_dirs: list[str], out: str, sample: str, log: str) -> 
 if __name__ == "__main__":
     main(snakemake.input.table, snakemake.input.images, snakemake.output[0], snakemake.params.sample,
          snakemake.log[0])
+    record_job_provenance(snakemake)

@@ -4,6 +4,7 @@ import json
 
 from fidlens.atomic import write_text_atomic
 from fidlens.features import pick_device
+from fidlens.provenance import record_job_provenance
 from fidlens.resampling.modes import Mode
 from fidlens.resampling.pool import GeneratedPool, ImagePool, attach_clip, bank_from_files
 from fidlens.resampling.run import ResamplingRun, ResamplingSettings, RunInputs, require_logits
@@ -42,3 +43,4 @@ if __name__ == "__main__":
     i, p = snakemake.input, snakemake.params
     main(list(i.reals), p.real_images, list(i.pool), p.pool_images, p.pool_labels, p.generator, p.mode, p.settings,
          p.clip_weights, p.detector, p.outdir, p.device, snakemake.log[0], snakemake.threads)
+    record_job_provenance(snakemake, extra=[p.outdir])

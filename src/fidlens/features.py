@@ -27,8 +27,9 @@ def pick_device(requested: str | None = "auto", log: Callable[[str], None] = _to
     """CUDA when visible and asked for (or ``auto``), else CPU, saying so."""
     if requested in (None, "", "auto"):
         if torch.cuda.is_available():
+            log(f"fidlens: running on CUDA device {torch.cuda.current_device()} ({torch.cuda.get_device_name()})")
             return torch.device("cuda")
-        log("fidlens: no CUDA device visible, running on CPU")
+        log(f"fidlens: no CUDA device visible, running on CPU ({torch.get_num_threads()} threads)")
         return torch.device("cpu")
     device = torch.device(requested)
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -1,0 +1,153 @@
+# The good/bad pairs study: pairs file, study (selection, replacement), Table 2, pair maps.
+
+
+checkpoint pairs_file:
+    input:
+        unpack(pairs_file_inputs),
+    output:
+        "results/pairs/{model}/pairs.yaml",
+    log:
+        "logs/pairs/{model}/pairs_file.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    params:
+        auto=lambda wc: PAIRS[wc.model]["auto"],
+        sampling=pairs_sampling,
+        which=pairs_which,
+        device=config["device"],
+    script:
+        "../scripts/pairs_file.py"
+
+
+rule pairs_study:
+    input:
+        network=pairs_generator_network,
+        weights=inception_weights_path(),
+        pairs="results/pairs/{model}/pairs.yaml",
+    output:
+        study="results/pairs/{model}/study.npz",
+        selection="results/pairs/{model}/selection.csv",
+    log:
+        "logs/pairs/{model}/study.log",
+    benchmark:
+        "results/benchmarks/pairs/{model}_study.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    params:
+        settings=pairs_study_settings,
+        face_detector=lambda wc: PAIRS[wc.model]["face_detector"],
+        which=pairs_which,
+        device=config["device"],
+    script:
+        "../scripts/pairs_study.py"
+
+
+rule pairs_fids:
+    input:
+        study="results/pairs/{model}/study.npz",
+        reference=pairs_reference_stats,
+    output:
+        "results/pairs/{model}/table2_row.json",
+    log:
+        "logs/pairs/{model}/fids.log",
+    conda:
+        "../envs/data.yaml"
+    threads: config["threads"]
+    params:
+        covariance=config["covariance"],
+    script:
+        "../scripts/pairs_fids.py"
+
+
+rule pairs_table:
+    input:
+        expand("results/pairs/{model}/table2_row.json", model=list(PAIRS)),
+    output:
+        csv=report(
+            "results/tables/pairs_table2.csv",
+            caption="../report/pairs_table.rst",
+            category="4. Pairs study",
+            subcategory="Table 2",
+            labels={"result": "Table 2", "format": "CSV"},
+        ),
+        markdown=report(
+            "results/tables/pairs_table2.md",
+            caption="../report/pairs_table.rst",
+            category="4. Pairs study",
+            subcategory="Table 2",
+            labels={"result": "Table 2", "format": "Markdown"},
+        ),
+    log:
+        "logs/tables/pairs_table2.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        models=list(PAIRS),
+        published=pairs_published(),
+    script:
+        "../scripts/pairs_table.py"
+
+
+rule pair_map:
+    input:
+        network=pairs_generator_network,
+        weights=inception_weights_path(),
+        pairs="results/pairs/{model}/pairs.yaml",
+        study="results/pairs/{model}/study.npz",
+        reference=pairs_reference_stats,
+    output:
+        figure=report(
+            "results/pairs/{model}/pair_{bad}_{good}.png",
+            caption="../report/pair_map.rst",
+            category="4. Pairs study",
+            subcategory="Pair maps: {model}",
+            labels={"model": "{model}", "bad": "{bad}", "good": "{good}"},
+        ),
+        numbers="results/pairs/{model}/pair_{bad}_{good}.json",
+    log:
+        "logs/pairs/{model}/pair_{bad}_{good}.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    params:
+        sampling=pairs_sampling,
+        which=pairs_which,
+        device=config["device"],
+    script:
+        "../scripts/pair_map.py"
+
+
+rule pairs_maps:
+    input:
+        pair_map_files,
+    output:
+        "results/pairs/{model}/maps.md",
+    log:
+        "logs/pairs/{model}/maps.log",
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/pairs_maps_index.py"
+
+
+rule place_pairs:
+    output:
+        "resources/pairs/{model}.yaml",
+    log:
+        "logs/pairs/{model}/place_pairs.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        network=pairs_generator_network,
+    message:
+        "Cannot make {output}: pairs are chosen by people (fidlens probe); see the log for how."
+    script:
+        "../scripts/place_pairs.py"

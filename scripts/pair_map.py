@@ -1,0 +1,51 @@
+"""One pair's attention maps (absolute weighting) and the FID change of swapping bad for good."""
+
+import json
+from pathlib import Path
+
+from fidlens.atomic import atomic_path
+from fidlens.errors import FidlensError
+from fidlens.features import pick_device
+from fidlens.generators.load import load_generator
+from fidlens.heatmap import FidSensitivity, describe_setup
+from fidlens.inception_weights import load_inception
+from fidlens.pairs.maps import explain_pair, save_pair_figure, swap_change
+from fidlens.pairs.spec import load_pairs
+from fidlens.pairs.study import Study
+from fidlens.provenance import record_job_provenance
+from fidlens.stats import Statistics
+from fidlens.workflow import logged
+
+
+def main(network: str, weights: str, pairs: str, study_path: str, reference: str, figure: str, numbers: str,
+         stem: str, sampling: dict, which: str, device: str, log: str, threads: int) -> None:
+    with logged(log, threads):
+        chosen = load_pairs(pairs)
+        pair = next((p for p in chosen.pairs if p.stem == stem), None)
+        if pair is None:
+            raise FidlensError(f"{pairs} has no pair named {stem}")
+        detector = load_inception(weights, device=pick_device(device, log=print))
+        study = Study.load(study_path)
+        generated = Statistics.from_features(study.arrays["pool3"], covariance="unbiased")
+        ref = Statistics.load(reference)
+        sensitivity = FidSensitivity(detector, ref, generated, weighting="absolute")
+        G = load_generator(network, which=which).to(sensitivity.device)
+        bad, good = explain_pair(sensitivity, G, pair, chosen.probe_step, **sampling)
+        save_pair_figure(bad, good, pair, figure, title=f"{G.label} · pair {pair.bad} / {pair.good}",
+                         subtitle=describe_setup(sensitivity, ref, generated))
+        result = {"bad": str(pair.bad), "good": str(pair.good), "note": pair.note,
+                  "fid_with_bad": bad.fid_with_image, "fid_with_good": good.fid_with_image,
+                  "swap_change": swap_change(bad, good), "generated_images": generated.num_images,
+                  "weighting": "absolute"}
+        print(json.dumps(result, indent=2))
+        with atomic_path(numbers) as tmp:
+            Path(tmp).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    wc = snakemake.wildcards
+    main(snakemake.input.network, snakemake.input.weights, snakemake.input.pairs, snakemake.input.study,
+         snakemake.input.reference, snakemake.output.figure, snakemake.output.numbers,
+         f"pair_{wc.bad}_{wc.good}", snakemake.params.sampling, snakemake.params.which, snakemake.params.device,
+         snakemake.log[0], snakemake.threads)
+    record_job_provenance(snakemake)

@@ -1,0 +1,48 @@
+"""One model's pairs study: generate once, select by d_i, replace, (refill); save by index."""
+
+import numpy as np
+
+from fidlens.features import pick_device
+from fidlens.generators.load import load_generator
+from fidlens.inception_weights import load_inception
+from fidlens.pairs.spec import load_pairs
+from fidlens.pairs.study import (
+    Study,
+    StudySettings,
+    run_study,
+    save_study,
+    study_meta,
+    write_selection_csv,
+)
+from fidlens.provenance import record_job_provenance
+from fidlens.workflow import logged
+
+
+def main(network: str, weights: str, pairs: str, study_out: str, selection_out: str, settings: dict,
+         face_detector: bool, which: str, device: str, log: str, threads: int) -> None:
+    with logged(log, threads):
+        detector = load_inception(weights, device=pick_device(device, log=print))
+        G = load_generator(network, which=which).to(next(detector.parameters()).device)
+        chosen = load_pairs(pairs)
+        study_settings = StudySettings(**settings)
+        faces = None
+        if face_detector:
+            from fidlens.faces import FaceDetector
+
+            faces = FaceDetector()
+            print(f"face-presence rate: {faces.describe()}")
+        arrays = run_study(G, detector, chosen, study_settings, has_face=faces.has_face if faces else None)
+        meta = study_meta(G, detector, chosen, study_settings, faces.describe() if faces else None)
+        save_study(arrays, meta, study_out)
+        study = Study(arrays, meta)
+        write_selection_csv(study, selection_out)
+        d = arrays["d"]
+        print(f"{len(chosen.pairs)} pairs; selected {len(study.selected)} of {study.num_images} images "
+              f"(d from {d.min():.4f} to {d[study.selected].max():.4f}; median of all {np.median(d):.4f})")
+
+
+if __name__ == "__main__":
+    main(snakemake.input.network, snakemake.input.weights, snakemake.input.pairs, snakemake.output.study,
+         snakemake.output.selection, snakemake.params.settings, snakemake.params.face_detector,
+         snakemake.params.which, snakemake.params.device, snakemake.log[0], snakemake.threads)
+    record_job_provenance(snakemake)

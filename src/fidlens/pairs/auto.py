@@ -1,0 +1,62 @@
+"""Pairs chosen by a program instead of a person (the offline demo's reproducible rule).
+
+The rule: score the images of seeds ``0 … candidates−1`` with the face detector; the ``count``
+lowest scores are the bad seeds (ties by seed). For each, draw ``probes`` samples around it in
+z with ``step`` (exactly the probe page a person would look at) and take the probe with the
+highest face score as the good partner (ties by probe number). A bad seed none of whose
+probes scores higher than it is left out, and the file says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..generate import synthesize_uint8, ws_for_latents
+from ..generators.base import GeneratorBase
+from .latents import LatentRef, latents_z
+from .spec import Pair, PairsFile
+
+
+def _scores(G: GeneratorBase, refs: list[LatentRef], score: Callable[[np.ndarray], float], step: float,
+            device: torch.device, batch_size: int, noise_mode: str, mapping: dict) -> np.ndarray:
+    out = []
+    z = latents_z(refs, G.z_dim, step)
+    for start in range(0, len(refs), batch_size):
+        ws = ws_for_latents(G, z[start : start + batch_size], device=device, **mapping)
+        images = synthesize_uint8(G, ws, noise_mode).permute(0, 2, 3, 1).cpu().numpy()
+        out.extend(score(im) for im in images)
+    return np.asarray(out, dtype=np.float64)
+
+
+def choose_pairs_by_faces(G: GeneratorBase, score: Callable[[np.ndarray], float], *, candidates: int = 200,
+                          count: int = 6, probes: int = 200, step: float = 0.5, batch_size: int = 32,
+                          device: torch.device | str = "cpu", progress: bool = True, noise_mode: str = "const",
+                          **mapping) -> PairsFile:
+    """The demo's pairs: the worst-scoring seeds and, for each, its best-scoring probe."""
+    device = torch.device(device)
+
+    def scores(refs: list[LatentRef]) -> np.ndarray:
+        return _scores(G, refs, score, step, device, batch_size, noise_mode, mapping)
+
+    seeds = [LatentRef(s) for s in range(candidates)]
+    seed_scores = scores(seeds)
+    worst = np.argsort(seed_scores, kind="stable")[:count]
+    pairs, skipped = [], []
+    for index in tqdm(worst, desc="probing bad seeds", unit="seed", disable=not progress):
+        bad = seeds[index]
+        around = [LatentRef(bad.seed, k) for k in range(1, probes + 1)]
+        probe_scores = scores(around)
+        best = int(np.argmax(probe_scores))  # the first of equal maxima: the lowest probe number
+        if probe_scores[best] <= seed_scores[index]:
+            skipped.append(str(bad))
+            continue
+        pairs.append(Pair(bad, around[best], f"face score {seed_scores[index]:.2f} → {probe_scores[best]:.2f}"))
+    rule = (f"face detector: the {count} lowest-scoring of seeds 0-{candidates - 1}, each paired with the "
+            f"highest-scoring of its {probes} probes at step {step}")
+    if skipped:
+        rule += f"; left out (no better probe): {', '.join(skipped)}"
+    return PairsFile(pairs, step, rule=rule)

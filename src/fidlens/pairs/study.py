@@ -1,0 +1,218 @@
+"""One model's pairs study: generate the set once, select by d_i, replace, refill; record by index.
+
+The generated set is z = ``RandomState(latent_seed).randn(N, z_dim)`` (the convention of every
+generated set here). One pass produces each image's w, pool3 feature and face flag; the
+selected images are then re-synthesised from w′ (their replacements). For the "refill" delete
+variant, further latents are taken from the same stream (rows N, N+1, …) skipping any that
+would themselves have been selected (d ≤ the largest selected d). Everything needed by the
+table and the figures is saved in one ``study.npz``; ``selection.csv`` lists every image.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..atomic import atomic_path
+from ..errors import FidlensError
+from ..generate import class_labels, synthesize_uint8
+from ..generators.base import GeneratorBase
+from ..inception import FidInceptionV3
+from .latents import latents_z
+from .selection import DEFAULT_FRACTION, PairDirection, kept_indices, select_smallest
+from .spec import PairsFile
+
+DELETE_MODES = ("shrink", "refill")
+FORMAT = "fidlens-pairs-study-1"
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    num_images: int = 50_000
+    latent_seed: int = 0
+    fraction: float = DEFAULT_FRACTION
+    delete_mode: str = "shrink"
+    batch_size: int = 16
+    truncation_psi: float = 1.0
+    truncation_cutoff: int | None = None
+    noise_mode: str = "const"
+    class_idx: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.delete_mode not in DELETE_MODES:
+            raise FidlensError(f"delete_mode must be one of {DELETE_MODES}, not '{self.delete_mode}'")
+        if self.num_images < 2:
+            raise FidlensError("a pairs study needs at least 2 generated images")
+
+
+class _Imager:
+    """Latents → ws → uint8 images → (pool3, face flags), batch by batch."""
+
+    def __init__(self, G: GeneratorBase, detector: FidInceptionV3, settings: StudySettings,
+                 has_face: Callable[[np.ndarray], bool] | None, progress: bool):
+        self.G, self.detector, self.settings = G, detector, settings
+        self.has_face, self.progress = has_face, progress
+        self.device = next(detector.parameters()).device
+
+    @torch.no_grad()
+    def ws(self, z: np.ndarray) -> torch.Tensor:
+        s = self.settings
+        zt = torch.from_numpy(np.asarray(z, dtype=np.float32)).to(self.device)
+        c = class_labels(self.G, s.class_idx, len(zt), self.device)
+        return self.G.mapping(zt, c, truncation_psi=s.truncation_psi, truncation_cutoff=s.truncation_cutoff)
+
+    def w(self, z: np.ndarray) -> np.ndarray:
+        """The first layer's w (N × w_dim, float64), in batches."""
+        step = max(self.settings.batch_size, 256)
+        parts = [self.ws(z[i : i + step])[:, 0].double().cpu().numpy() for i in range(0, len(z), step)]
+        return np.concatenate(parts) if parts else np.empty((0, self.G.w_dim))
+
+    def measure(self, z: np.ndarray, desc: str, transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """pool3 (N × 2048, float32) and face flags (N, bool; all False without a face detector)."""
+        n, bs = len(z), self.settings.batch_size
+        pool3 = np.empty((n, 2048), dtype=np.float32)
+        faces = np.zeros(n, dtype=bool)
+        with tqdm(total=n, desc=desc, unit="img", disable=not self.progress) as bar:
+            for start in range(0, n, bs):
+                ws = self.ws(z[start : start + bs])
+                if transform is not None:
+                    ws = transform(ws)
+                images = synthesize_uint8(self.G, ws, self.settings.noise_mode)
+                with torch.inference_mode():
+                    pool3[start : start + len(images)] = self.detector.extract(images).pool3.float().cpu().numpy()
+                if self.has_face is not None:
+                    hwc = images.permute(0, 2, 3, 1).cpu().numpy()
+                    faces[start : start + len(images)] = [self.has_face(im) for im in hwc]
+                bar.update(len(images))
+        return pool3, faces
+
+
+def _refill_latents(imager: _Imager, direction: PairDirection, settings: StudySettings, count: int,
+                    threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``count`` latents after row N of the set's stream whose d exceeds ``threshold``."""
+    n, extra = settings.num_images, max(2 * count, 64)
+    while True:
+        stream = np.random.RandomState(settings.latent_seed).randn(n + extra, imager.G.z_dim)[n:]
+        d = direction.scores(imager.w(stream))
+        usable = np.flatnonzero(d > threshold)
+        if len(usable) >= count:
+            chosen = usable[:count]
+            return n + chosen, stream[chosen]
+        extra *= 2
+
+
+def run_study(G: GeneratorBase, detector: FidInceptionV3, pairs: PairsFile, settings: StudySettings, *,
+              has_face: Callable[[np.ndarray], bool] | None = None, progress: bool = True) -> dict[str, np.ndarray]:
+    """Every array the table and figures need, keyed by name (see :func:`save_study`)."""
+    imager = _Imager(G, detector, settings, has_face, progress)
+    w_bad = imager.w(latents_z(pairs.bad, G.z_dim, pairs.probe_step))
+    w_good = imager.w(latents_z(pairs.good, G.z_dim, pairs.probe_step))
+    direction = PairDirection.from_pairs(w_bad, w_good)
+
+    z_all = np.random.RandomState(settings.latent_seed).randn(settings.num_images, G.z_dim)
+    w_all = imager.w(z_all)
+    d = direction.scores(w_all)
+    selected = select_smallest(d, settings.fraction)
+    features, faces = imager.measure(z_all, "generated set")
+    replaced, replaced_faces = imager.measure(z_all[selected], "replacements", transform=direction.replace)
+    out = {
+        "w": w_all.astype(np.float32), "d": d, "selected": selected.astype(np.int64),
+        "pool3": features, "faces": faces, "pool3_replaced": replaced, "faces_replaced": replaced_faces,
+        "w_bad": w_bad, "w_good": w_good, "mean_bad": direction.mean_bad, "mean_good": direction.mean_good,
+    }
+    if settings.delete_mode == "refill":
+        index, z_refill = _refill_latents(imager, direction, settings, len(selected), float(d[selected].max()))
+        out["refill_index"] = index.astype(np.int64)
+        out["pool3_refill"], out["faces_refill"] = imager.measure(z_refill, "refill")
+    return out
+
+
+def study_meta(G: GeneratorBase, detector: FidInceptionV3, pairs: PairsFile, settings: StudySettings,
+               face_detector: str | None) -> dict:
+    return {
+        "format": FORMAT, "generator": G.label or G.kind, "generator_kind": G.kind,
+        "detector": detector.weights_name, "face_detector": face_detector, "settings": asdict(settings),
+        "num_pairs": len(pairs.pairs), "probe_step": pairs.probe_step, "pairs_source": pairs.source,
+        "pairs_rule": pairs.rule,
+    }
+
+
+def save_study(arrays: dict[str, np.ndarray], meta: dict, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
+
+
+@dataclass
+class Study:
+    """A saved study, read back with the sets it defines."""
+
+    arrays: dict[str, np.ndarray]
+    meta: dict
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Study:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except Exception as exc:  # a truncated npz raises several types
+            raise FidlensError(f"cannot read pairs study {path}: {exc}".splitlines()[0]) from None
+        meta = json.loads(str(arrays.pop("meta", "{}")))
+        if meta.get("format") != FORMAT:
+            raise FidlensError(f"{path} is not a fidlens pairs study")
+        return cls(arrays, meta)
+
+    @property
+    def num_images(self) -> int:
+        return len(self.arrays["pool3"])
+
+    @property
+    def selected(self) -> np.ndarray:
+        return self.arrays["selected"]
+
+    @property
+    def kept(self) -> np.ndarray:
+        return kept_indices(self.num_images, self.selected)
+
+    @property
+    def delete_mode(self) -> str:
+        return "refill" if "pool3_refill" in self.arrays else "shrink"
+
+    def replaced_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """Features and face flags of the set with every selected image swapped for its w′ image."""
+        pool3, faces = self.arrays["pool3"].copy(), self.arrays["faces"].copy()
+        pool3[self.selected] = self.arrays["pool3_replaced"]
+        faces[self.selected] = self.arrays["faces_replaced"]
+        return pool3, faces
+
+    def deleted_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The set without the selected images; refilled from further latents in "refill" mode."""
+        kept = self.kept
+        pool3, faces = self.arrays["pool3"][kept], self.arrays["faces"][kept]
+        if self.delete_mode == "refill":
+            pool3 = np.concatenate([pool3, self.arrays["pool3_refill"]])
+            faces = np.concatenate([faces, self.arrays["faces_refill"]])
+        return pool3, faces
+
+
+def write_selection_csv(study: Study, path: str | os.PathLike) -> None:
+    """One row per generated image: index, d_i, whether selected, rank, face flags."""
+    a = study.arrays
+    rank = np.full(study.num_images, -1)
+    rank[study.selected] = np.arange(len(study.selected))
+    replaced_face = np.zeros(study.num_images, dtype=object)
+    replaced_face[:] = ""
+    replaced_face[study.selected] = a["faces_replaced"].astype(int)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["index", "d", "selected", "selection_rank", "face", "face_after_replace"])
+        for i in range(study.num_images):
+            out.writerow([i, f"{a['d'][i]:.6f}", int(rank[i] >= 0), rank[i] if rank[i] >= 0 else "",
+                          int(a["faces"][i]), replaced_face[i]])

@@ -1,0 +1,30 @@
+"""The README documents the config the schema defines, key by key."""
+
+from __future__ import annotations
+
+import yaml
+from conftest import REPO
+
+from fidlens.config_docs import markdown_table, schema_rows
+
+
+def test_readme_holds_the_current_table_of_config_keys():
+    table = markdown_table()
+    assert table in (REPO / "README.md").read_text(), "regenerate with: python -m fidlens.config_docs"
+
+
+def test_every_config_key_is_described():
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    rows = list(schema_rows(schema))
+    assert len(rows) > 50
+    assert not [path for path, _, _, description in rows if not description]
+    for config in ("config.yaml", "paper.yaml"):
+        used = yaml.safe_load((REPO / "config" / config).read_text())
+        documented = {path.split(".")[0] for path, *_ in rows}
+        assert set(used) <= documented, config
+
+
+def test_readme_starts_with_the_two_commands_ci_runs():
+    head = (REPO / "README.md").read_text().splitlines()[:6]
+    assert any(line.startswith("make demo") for line in head) and any(line.startswith("make test") for line in head)
+    assert "make test" in (REPO / ".ci" / "run").read_text()
