@@ -138,6 +138,10 @@ rule pairs_maps:
         "../scripts/pairs_maps_index.py"
 
 
+localrules:
+    place_pairs,
+
+
 rule place_pairs:
     output:
         "resources/pairs/{model}.yaml",

@@ -68,6 +68,7 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
     config["heatmaps"]["demo"].update(num_generated=39, seeds=[3], grids=[[0, 1, 2]])
     config["resampling"]["demo"].update(pool=["comparison", "blur2"], iterations=4, eval_every=2, eval_samples=60,
                                         eval_repeats=2, kid_subset_size=30, kid_subsets=5)
+    config["pairs"]["demo"].update(num_images=40, fraction=0.1, auto={"candidates": 20, "count": 2, "probes": 10})
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(config))
     workdir = tmp_path / "run"
@@ -103,6 +104,7 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
     from fidlens.stats import Statistics
 
     assert Statistics.load(generated).num_images == 39
+    _check_pairs_outputs(workdir)
     rerun = run_snakemake("--cores", "2", "--configfile", str(path), "--directory", str(workdir))
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
     # Asking for the figure alone after deleting it rebuilds just the figure.
@@ -112,6 +114,30 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
     assert again.returncode == 0 and figure.is_file()
     assert "features" not in again.stdout.split("Job stats:")[-1].split("Reasons")[0]
     shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
+
+
+def _check_pairs_outputs(workdir: Path) -> None:
+    """The small demo's pairs study: the automatic pairs, Table 2, the selection and the pair maps."""
+    from fidlens.pairs.spec import load_pairs
+
+    pairs = load_pairs(workdir / "results/pairs/demo/pairs.yaml")
+    assert 1 <= len(pairs.pairs) <= 2 and "face detector" in pairs.rule
+    with open(workdir / "results/tables/pairs_table2.csv") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["model"] == "demo" and row["num_images"] == "40" and row["num_selected"] == "4"
+    assert row["num_delete_set"] == "36" and row["published_FID"] == ""
+    fids = [float(row[c]) for c in ("FID", "FID_Replace", "FID_Delete", "FID_Sub_Good", "FID_Sub_Bad")]
+    assert all(f > 0 for f in fids) and 0 <= float(row["face_rate"]) <= 1
+    assert "| demo | 40 | 4 | shrink (36) |" in (workdir / "results/tables/pairs_table2.md").read_text()
+    with open(workdir / "results/pairs/demo/selection.csv") as handle:
+        selection = list(csv.DictReader(handle))
+    assert len(selection) == 40 and sum(r["selected"] == "1" for r in selection) == 4
+    index = (workdir / "results/pairs/demo/maps.md").read_text()
+    for pair in pairs.pairs:
+        figure = workdir / f"results/pairs/demo/{pair.stem}.png"
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.name in index
+        numbers = json.loads(figure.with_suffix(".json").read_text())
+        assert numbers["swap_change"] == pytest.approx(numbers["fid_with_good"] - numbers["fid_with_bad"])
 
 
 def test_make_zip_rule_records_the_resize_filter(tmp_path):

@@ -148,6 +148,32 @@ def cmd_heatmap(args: argparse.Namespace) -> None:
         print(f"{outdir / name}.png: FID with this image {explanation.fid_with_image:.4f}")
 
 
+def cmd_probe(args: argparse.Namespace) -> None:
+    from .features import pick_device
+    from .generators.load import load_generator
+    from .pairs.probe import write_probe_page
+
+    device = pick_device(args.device)
+    G = load_generator(args.network, which=args.which).to(device)
+    page = write_probe_page(G, args.seed, args.outdir, count=args.count, step=args.step, columns=args.columns,
+                            tile=args.tile, device=device, batch_size=args.batch_size,
+                            face_scores=not args.no_face_scores, progress=not args.quiet, **_sampling(args))
+    print(f"{G.label}: seed {args.seed} and {args.count} probes (step {args.step:g})")
+    print(f"wrote {page.sheet}")
+    print(f"wrote {page.html} (open it in a browser)")
+
+
+def cmd_face_rate(args: argparse.Namespace) -> None:
+    from .datasets import open_image_source
+    from .faces import FaceDetector, face_flags, face_presence_rate
+
+    source = open_image_source(args.path, max_images=args.max_images)
+    detector = FaceDetector()
+    flags = face_flags(detector.scores(source, progress=not args.quiet))
+    print(f"face presence rate: {face_presence_rate(flags):.4f} ({int(flags.sum())} of {len(flags)} images)")
+    print(f"detector: {detector.describe()}")
+
+
 def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sampling (NVIDIA conventions: z = RandomState(seed).randn(1, z_dim))")
     group.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1 = none)")
@@ -223,6 +249,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_options(p)
     p.set_defaults(func=cmd_heatmap)
 
+    p = sub.add_parser("probe", help="numbered samples around a bad seed, to pick its good partner for a pairs file",
+                       description="Write OUTDIR/seed0123_step0.5.png (contact sheet: the bad seed, then probes 1..COUNT) "
+                                   "and .html (number -> latent name such as 123~17, and how to add the pair). "
+                                   "Probe k is z(seed) + step * n_k, n_k = row k of RandomState(seed).randn(k + 1, z_dim).")
+    p.add_argument("--network", required=True, help="NVIDIA StyleGAN2/2-ADA/3 .pkl or a fidlens demo generator .pt")
+    p.add_argument("--seed", type=int, required=True, help="the bad seed")
+    p.add_argument("--count", type=int, default=200, help="number of probes (default 200)")
+    p.add_argument("--step", type=float, default=0.5,
+                   help="distance scale in z (default 0.5); the pairs file's probe_step must match")
+    p.add_argument("--columns", type=int, default=20, help="tiles per row (default 20)")
+    p.add_argument("--tile", type=int, default=128, help="tile side in px (default 128)")
+    p.add_argument("--outdir", default="probes", help="output folder (default ./probes)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per generator call (default 16)")
+    p.add_argument("--no-face-scores", action="store_true", help="skip the face-detector hint on the page")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_sampling_options(p)
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("face-rate", help="share of images in which a frontal-face detector finds a face",
+                       description="Print the face-presence rate of an image folder or dataset ZIP, the counts and the "
+                                   "detector (OpenCV Haar cascade with fixed settings, see fidlens.faces).")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--max-images", type=int, default=None, help="use only the first N images")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_face_rate)
+
     p = sub.add_parser("make-zip", help="build a StyleGAN-format dataset ZIP from a folder",
                        description="Write 00000/img00000000.png, ... and record the resize filter in dataset.json.")
     p.add_argument("source")
@@ -232,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_make_zip)
+    from .cli_assets import add_assets_command
+
+    add_assets_command(sub)
     return parser
 
 

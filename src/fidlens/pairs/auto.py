@@ -1,9 +1,9 @@
 """Pairs chosen by a program instead of a person (the offline demo's reproducible rule).
 
-The rule: score the images of seeds ``0 … candidates−1`` with the face detector; the ``count``
-lowest scores are the bad seeds (ties by seed). For each, draw ``probes`` samples around it in
-z with ``step`` (exactly the probe page a person would look at) and take the probe with the
-highest face score as the good partner (ties by probe number). A bad seed none of whose
+The rule: score the images of seeds ``0 … candidates−1`` with the face detector (no face
+scores −∞); the ``count`` lowest scores are the bad seeds (ties by seed). For each, draw
+``probes`` samples around it in z with ``step`` (exactly the probe page a person would look
+at) and take the probe with the highest face score as the good partner (ties by probe number). A bad seed none of whose
 probes scores higher than it is left out, and the file says so.
 """
 
@@ -32,6 +32,10 @@ def _scores(G: GeneratorBase, refs: list[LatentRef], score: Callable[[np.ndarray
     return np.asarray(out, dtype=np.float64)
 
 
+def _score_text(score: float) -> str:
+    return "no face" if np.isneginf(score) else f"{score:.2f}"
+
+
 def choose_pairs_by_faces(G: GeneratorBase, score: Callable[[np.ndarray], float], *, candidates: int = 200,
                           count: int = 6, probes: int = 200, step: float = 0.5, batch_size: int = 32,
                           device: torch.device | str = "cpu", progress: bool = True, noise_mode: str = "const",
@@ -54,7 +58,8 @@ def choose_pairs_by_faces(G: GeneratorBase, score: Callable[[np.ndarray], float]
         if probe_scores[best] <= seed_scores[index]:
             skipped.append(str(bad))
             continue
-        pairs.append(Pair(bad, around[best], f"face score {seed_scores[index]:.2f} → {probe_scores[best]:.2f}"))
+        pairs.append(Pair(bad, around[best], f"face score {_score_text(seed_scores[index])} → "
+                                             f"{_score_text(probe_scores[best])}"))
     rule = (f"face detector: the {count} lowest-scoring of seeds 0-{candidates - 1}, each paired with the "
             f"highest-scoring of its {probes} probes at step {step}")
     if skipped:
