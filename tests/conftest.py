@@ -14,6 +14,7 @@ from fidlens.inception import FidInceptionV3
 
 REPO = Path(__file__).resolve().parents[1]
 ORL = REPO / "data" / "orl_faces"
+SG3_SAMPLES = REPO / "data" / "stylegan3_t_ffhqu_256_samples"
 
 
 @pytest.fixture(scope="session")

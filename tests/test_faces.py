@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import ORL, REPO
+from conftest import ORL, SG3_SAMPLES
 
 from fidlens.cli import main
 from fidlens.datasets import open_image_source
@@ -21,8 +21,6 @@ from fidlens.faces import (
     face_presence_rate,
     grey_uint8,
 )
-
-SG3 = REPO / "data" / "stylegan3_t_ffhqu_256_samples"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +41,7 @@ def face(orl_faces) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def colour_face() -> np.ndarray:
-    return open_image_source(SG3)[0]
+    return open_image_source(SG3_SAMPLES)[0]
 
 
 def non_faces() -> list[np.ndarray]:
@@ -61,7 +59,7 @@ def test_real_orl_faces_are_found_at_a_high_rate(detector, orl_faces):
 
 
 def test_stylegan3_samples_are_found(detector):
-    flags = face_flags(detector.scores(open_image_source(SG3), progress=False))
+    flags = face_flags(detector.scores(open_image_source(SG3_SAMPLES), progress=False))
     assert flags.sum() >= 10  # 11 of 12 with the default settings
 
 
@@ -165,7 +163,7 @@ def test_describe_names_the_detector_and_every_setting(detector):
 
 
 def test_cli_face_rate_prints_rate_counts_and_detector(capsys):
-    assert main(["face-rate", str(SG3), "--max-images", "4", "--quiet"]) == 0
+    assert main(["face-rate", str(SG3_SAMPLES), "--max-images", "4", "--quiet"]) == 0
     out = capsys.readouterr().out
     match = re.search(r"face presence rate: (\d\.\d{4}) \((\d+) of 4 images\)", out)
     assert match and float(match.group(1)) == int(match.group(2)) / 4

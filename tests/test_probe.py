@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from conftest import ORL, REPO
+from conftest import ORL, SG3_SAMPLES
 from PIL import Image
 
 from fidlens.cli import main
@@ -23,8 +23,6 @@ from fidlens.pairs.probe import (
     probe_z,
     write_probe_page,
 )
-
-SG3 = REPO / "data" / "stylegan3_t_ffhqu_256_samples"
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +155,7 @@ def test_page_is_deterministic_and_written_without_leftovers(G, page, tmp_path):
 
 
 def test_without_face_scores_and_with_a_colour_generator(tmp_path):
-    G = fit_ppca(SG3, z_dim=8, resolution=32)  # 3 channels
+    G = fit_ppca(SG3_SAMPLES, z_dim=8, resolution=32)  # 3 channels
     assert G.img_channels == 3
     page = write_probe_page(G, 5, tmp_path, count=4, step=0.5, columns=3, tile=48, face_scores=False,
                             progress=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ORL, REPO
+from conftest import ORL, REPO, SG3_SAMPLES
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -144,7 +144,7 @@ def test_make_zip_rule_records_the_resize_filter(tmp_path):
     from fidlens.datasets import open_image_source
     from fidlens.zipbuild import read_zip_metadata
 
-    samples = REPO / "data" / "stylegan3_t_ffhqu_256_samples"
+    samples = SG3_SAMPLES
     config = demo_config(tmp_path, zips={"faces64": {"source": str(samples), "resolution": 64,
                                                     "resize_filter": "box"}})
     result = run_snakemake("--cores", "1", "--configfile", str(config), "--directory", str(tmp_path),
