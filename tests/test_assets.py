@@ -68,8 +68,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        server.sent += len(body)  # counted before writing: the client may finish reading first
         self.wfile.write(body)
-        server.sent += len(body)
 
     def log_message(self, *args):
         pass
