@@ -30,6 +30,7 @@ rule pairs_study:
     output:
         study="results/pairs/{model}/study.npz",
         selection="results/pairs/{model}/selection.csv",
+        generated="results/pairs/{model}/generated_stats.npz",
     log:
         "logs/pairs/{model}/study.log",
     benchmark:
@@ -99,7 +100,7 @@ rule pair_map:
         network=pairs_generator_network,
         weights=inception_weights_path(),
         pairs="results/pairs/{model}/pairs.yaml",
-        study="results/pairs/{model}/study.npz",
+        generated="results/pairs/{model}/generated_stats.npz",
         reference=pairs_reference_stats,
     output:
         figure=report(

@@ -11,13 +11,12 @@ from fidlens.heatmap import FidSensitivity, describe_setup
 from fidlens.inception_weights import load_inception
 from fidlens.pairs.maps import explain_pair, save_pair_figure, swap_change
 from fidlens.pairs.spec import load_pairs
-from fidlens.pairs.study import Study
 from fidlens.provenance import record_job_provenance
 from fidlens.stats import Statistics
 from fidlens.workflow import logged
 
 
-def main(network: str, weights: str, pairs: str, study_path: str, reference: str, figure: str, numbers: str,
+def main(network: str, weights: str, pairs: str, generated_stats: str, reference: str, figure: str, numbers: str,
          stem: str, sampling: dict, which: str, device: str, log: str, threads: int) -> None:
     with logged(log, threads):
         chosen = load_pairs(pairs)
@@ -25,8 +24,7 @@ def main(network: str, weights: str, pairs: str, study_path: str, reference: str
         if pair is None:
             raise FidlensError(f"{pairs} has no pair named {stem}")
         detector = load_inception(weights, device=pick_device(device, log=print))
-        study = Study.load(study_path)
-        generated = Statistics.from_features(study.arrays["pool3"], covariance="unbiased")
+        generated = Statistics.load(generated_stats)
         ref = Statistics.load(reference)
         sensitivity = FidSensitivity(detector, ref, generated, weighting="absolute")
         G = load_generator(network, which=which).to(sensitivity.device)
@@ -44,7 +42,7 @@ def main(network: str, weights: str, pairs: str, study_path: str, reference: str
 
 if __name__ == "__main__":
     wc = snakemake.wildcards
-    main(snakemake.input.network, snakemake.input.weights, snakemake.input.pairs, snakemake.input.study,
+    main(snakemake.input.network, snakemake.input.weights, snakemake.input.pairs, snakemake.input.generated,
          snakemake.input.reference, snakemake.output.figure, snakemake.output.numbers,
          f"pair_{wc.bad}_{wc.good}", snakemake.params.sampling, snakemake.params.which, snakemake.params.device,
          snakemake.log[0], snakemake.threads)

@@ -15,11 +15,12 @@ from fidlens.pairs.study import (
     write_selection_csv,
 )
 from fidlens.provenance import record_job_provenance
+from fidlens.stats import Statistics
 from fidlens.workflow import logged
 
 
-def main(network: str, weights: str, pairs: str, study_out: str, selection_out: str, settings: dict,
-         face_detector: bool, which: str, device: str, log: str, threads: int) -> None:
+def main(network: str, weights: str, pairs: str, study_out: str, selection_out: str, generated_out: str,
+         settings: dict, face_detector: bool, which: str, device: str, log: str, threads: int) -> None:
     with logged(log, threads):
         detector = load_inception(weights, device=pick_device(device, log=print))
         G = load_generator(network, which=which).to(next(detector.parameters()).device)
@@ -36,13 +37,15 @@ def main(network: str, weights: str, pairs: str, study_out: str, selection_out: 
         save_study(arrays, meta, study_out)
         study = Study(arrays, meta)
         write_selection_csv(study, selection_out)
+        # The N images' statistics (unbiased, as the heatmaps' rank-1 update needs), once for every pair map.
+        Statistics.from_features(arrays["pool3"], covariance="unbiased", meta=meta).save(generated_out)
         d = arrays["d"]
         print(f"{len(chosen.pairs)} pairs; selected {len(study.selected)} of {study.num_images} images "
               f"(d from {d.min():.4f} to {d[study.selected].max():.4f}; median of all {np.median(d):.4f})")
 
 
 if __name__ == "__main__":
-    main(snakemake.input.network, snakemake.input.weights, snakemake.input.pairs, snakemake.output.study,
-         snakemake.output.selection, snakemake.params.settings, snakemake.params.face_detector,
-         snakemake.params.which, snakemake.params.device, snakemake.log[0], snakemake.threads)
+    out, p = snakemake.output, snakemake.params
+    main(snakemake.input.network, snakemake.input.weights, snakemake.input.pairs, out.study, out.selection,
+         out.generated, p.settings, p.face_detector, p.which, p.device, snakemake.log[0], snakemake.threads)
     record_job_provenance(snakemake)

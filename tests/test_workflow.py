@@ -132,6 +132,9 @@ def _check_pairs_outputs(workdir: Path) -> None:
     with open(workdir / "results/pairs/demo/selection.csv") as handle:
         selection = list(csv.DictReader(handle))
     assert len(selection) == 40 and sum(r["selected"] == "1" for r in selection) == 4
+    from fidlens.stats import Statistics
+
+    assert Statistics.load(workdir / "results/pairs/demo/generated_stats.npz").num_images == 40
     index = (workdir / "results/pairs/demo/maps.md").read_text()
     for pair in pairs.pairs:
         figure = workdir / f"results/pairs/demo/{pair.stem}.png"

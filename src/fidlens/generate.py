@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -100,15 +100,20 @@ def save_seed_images(G: GeneratorBase, seeds: Sequence[int], outdir: str | os.Pa
     return written
 
 
-def generated_batches(G: GeneratorBase, num_images: int, latent_seed: int, *, batch_size: int = 32,
-                      truncation_psi: float = 1.0, truncation_cutoff: int | None = None, noise_mode: str = "const",
-                      class_idx: int | None = None, device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
-    """uint8 NCHW batches of the set z = RandomState(latent_seed).randn(num_images, z_dim)."""
-    z_all = np.random.RandomState(latent_seed).randn(num_images, G.z_dim)
-    for start in range(0, num_images, batch_size):
-        ws = ws_for_latents(G, z_all[start : start + batch_size], truncation_psi=truncation_psi,
+def latent_batches(G: GeneratorBase, z: np.ndarray, *, batch_size: int = 32,
+                   edit_ws: Callable[[torch.Tensor], torch.Tensor] | None = None, truncation_psi: float = 1.0,
+                   truncation_cutoff: int | None = None, noise_mode: str = "const", class_idx: int | None = None,
+                   device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
+    """uint8 NCHW batches of the images of latents z (N × z_dim); ``edit_ws`` may change each batch's ws."""
+    for start in range(0, len(z), batch_size):
+        ws = ws_for_latents(G, z[start : start + batch_size], truncation_psi=truncation_psi,
                             truncation_cutoff=truncation_cutoff, class_idx=class_idx, device=device)
-        yield synthesize_uint8(G, ws, noise_mode)
+        yield synthesize_uint8(G, ws if edit_ws is None else edit_ws(ws), noise_mode)
+
+
+def generated_batches(G: GeneratorBase, num_images: int, latent_seed: int, **kwargs) -> Iterator[torch.Tensor]:
+    """uint8 NCHW batches of the set z = RandomState(latent_seed).randn(num_images, z_dim)."""
+    yield from latent_batches(G, np.random.RandomState(latent_seed).randn(num_images, G.z_dim), **kwargs)
 
 
 def generated_features(G: GeneratorBase, detector: FidInceptionV3, num_images: int, latent_seed: int, *,

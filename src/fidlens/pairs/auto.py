@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..generate import synthesize_uint8, ws_for_latents
+from ..generate import latent_batches
 from ..generators.base import GeneratorBase
 from .latents import LatentRef, latents_z
 from .spec import Pair, PairsFile
@@ -25,10 +25,8 @@ def _scores(G: GeneratorBase, refs: list[LatentRef], score: Callable[[np.ndarray
             device: torch.device, batch_size: int, noise_mode: str, mapping: dict) -> np.ndarray:
     out = []
     z = latents_z(refs, G.z_dim, step)
-    for start in range(0, len(refs), batch_size):
-        ws = ws_for_latents(G, z[start : start + batch_size], device=device, **mapping)
-        images = synthesize_uint8(G, ws, noise_mode).permute(0, 2, 3, 1).cpu().numpy()
-        out.extend(score(im) for im in images)
+    for images in latent_batches(G, z, batch_size=batch_size, noise_mode=noise_mode, device=device, **mapping):
+        out.extend(score(im) for im in images.permute(0, 2, 3, 1).cpu().numpy())
     return np.asarray(out, dtype=np.float64)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path
-from ..generate import synthesize_uint8, ws_for_latents
+from ..generate import latent_batches
 from ..generators.base import GeneratorBase
 from ..heatmap import Explanation, FidSensitivity, class_caption
 from .latents import LatentRef, latent_z
@@ -21,12 +21,9 @@ from .spec import Pair
 
 
 def latent_image(G: GeneratorBase, ref: LatentRef, probe_step: float, *, device: torch.device,
-                 truncation_psi: float = 1.0, truncation_cutoff: int | None = None, noise_mode: str = "const",
-                 class_idx: int | None = None) -> torch.Tensor:
-    """The uint8 CHW image of one seed or probe."""
-    ws = ws_for_latents(G, latent_z(ref, G.z_dim, probe_step), truncation_psi=truncation_psi,
-                        truncation_cutoff=truncation_cutoff, class_idx=class_idx, device=device)
-    return synthesize_uint8(G, ws, noise_mode)[0]
+                 **sampling) -> torch.Tensor:
+    """The uint8 CHW image of one seed or probe (``sampling`` as for latent_batches)."""
+    return next(latent_batches(G, latent_z(ref, G.z_dim, probe_step), device=device, **sampling))[0]
 
 
 def explain_pair(sensitivity: FidSensitivity, G: GeneratorBase, pair: Pair, probe_step: float,

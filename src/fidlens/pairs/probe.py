@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..atomic import atomic_path
 from ..errors import FidlensError
 from ..faces import NO_FACE_SCORE, FaceDetector
-from ..generate import synthesize_uint8, ws_for_latents
+from ..generate import latent_batches
 from ..generators.base import GeneratorBase, z_from_seed
 from .latents import MAX_SEED, LatentRef, probe_offsets
 
@@ -105,15 +105,14 @@ def render_probes(G: GeneratorBase, z: np.ndarray, *, tile: int, batch_size: int
                   **sampling) -> tuple[list[Image.Image], np.ndarray | None]:
     """Tiles for each z, and face scores at full resolution when a detector is given.
 
-    ``sampling`` takes ws_for_latents' truncation_psi, truncation_cutoff, class_idx, device
-    and synthesize_uint8's noise_mode. Images are shrunk batch by batch, so 1024² models fit.
+    ``sampling`` takes latent_batches' truncation_psi, truncation_cutoff, noise_mode, class_idx
+    and device. Images are shrunk batch by batch, so 1024² models fit.
     """
-    noise_mode = sampling.pop("noise_mode", "const")
     tiles: list[Image.Image] = []
     scores: list[np.ndarray] = []
-    for start in tqdm(range(0, len(z), batch_size), desc="probes", unit="batch", disable=not progress):
-        ws = ws_for_latents(G, z[start : start + batch_size], **sampling)
-        images = synthesize_uint8(G, ws, noise_mode).cpu()
+    batches = latent_batches(G, z, batch_size=batch_size, **sampling)
+    for images in tqdm(batches, total=-(-len(z) // batch_size), desc="probes", unit="batch", disable=not progress):
+        images = images.cpu()
         if detector is not None:
             scores.append(detector.scores(images, progress=False))
         tiles.extend(_tile_image(image, tile) for image in images.numpy())

@@ -87,7 +87,6 @@ def _as_yaml(ref: LatentRef) -> int | str:
 @dataclass
 class _Checker:
     where: str
-    seen_pairs: dict = field(default_factory=dict)
     seen_bad: dict = field(default_factory=dict)
     seen_good: dict = field(default_factory=dict)
 

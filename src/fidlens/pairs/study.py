@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..atomic import atomic_path
 from ..errors import FidlensError
-from ..generate import class_labels, synthesize_uint8
+from ..generate import latent_batches, ws_for_latents
 from ..generators.base import GeneratorBase
 from ..inception import FidInceptionV3
 from .latents import latents_z
@@ -51,47 +51,45 @@ class StudySettings:
         if self.num_images < 2:
             raise FidlensError("a pairs study needs at least 2 generated images")
 
+    def sampling(self) -> dict:
+        """The generator settings every image of the study is made with."""
+        return {"truncation_psi": self.truncation_psi, "truncation_cutoff": self.truncation_cutoff,
+                "noise_mode": self.noise_mode, "class_idx": self.class_idx}
+
 
 class _Imager:
-    """Latents → ws → uint8 images → (pool3, face flags), batch by batch."""
+    """Latents → w's, and latents → uint8 images → (pool3, face flags), batch by batch."""
 
     def __init__(self, G: GeneratorBase, detector: FidInceptionV3, settings: StudySettings,
                  has_face: Callable[[np.ndarray], bool] | None, progress: bool):
         self.G, self.detector, self.settings = G, detector, settings
         self.has_face, self.progress = has_face, progress
-        self.device = next(detector.parameters()).device
-
-    @torch.no_grad()
-    def ws(self, z: np.ndarray) -> torch.Tensor:
-        s = self.settings
-        zt = torch.from_numpy(np.asarray(z, dtype=np.float32)).to(self.device)
-        c = class_labels(self.G, s.class_idx, len(zt), self.device)
-        return self.G.mapping(zt, c, truncation_psi=s.truncation_psi, truncation_cutoff=s.truncation_cutoff)
+        self.sampling = {**settings.sampling(), "device": next(detector.parameters()).device}
 
     def w(self, z: np.ndarray) -> np.ndarray:
         """The first layer's w (N × w_dim, float64), in batches."""
+        mapping = {k: v for k, v in self.sampling.items() if k != "noise_mode"}
         step = max(self.settings.batch_size, 256)
-        parts = [self.ws(z[i : i + step])[:, 0].double().cpu().numpy() for i in range(0, len(z), step)]
+        parts = [ws_for_latents(self.G, z[i : i + step], **mapping)[:, 0].double().cpu().numpy()
+                 for i in range(0, len(z), step)]
         return np.concatenate(parts) if parts else np.empty((0, self.G.w_dim))
 
-    def measure(self, z: np.ndarray, desc: str, transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    def measure(self, z: np.ndarray, desc: str, edit_ws: Callable[[torch.Tensor], torch.Tensor] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
         """pool3 (N × 2048, float32) and face flags (N, bool; all False without a face detector)."""
-        n, bs = len(z), self.settings.batch_size
-        pool3 = np.empty((n, 2048), dtype=np.float32)
-        faces = np.zeros(n, dtype=bool)
-        with tqdm(total=n, desc=desc, unit="img", disable=not self.progress) as bar:
-            for start in range(0, n, bs):
-                ws = self.ws(z[start : start + bs])
-                if transform is not None:
-                    ws = transform(ws)
-                images = synthesize_uint8(self.G, ws, self.settings.noise_mode)
+        pool3 = np.empty((len(z), 2048), dtype=np.float32)
+        faces = np.zeros(len(z), dtype=bool)
+        done = 0
+        with tqdm(total=len(z), desc=desc, unit="img", disable=not self.progress) as bar:
+            for images in latent_batches(self.G, z, batch_size=self.settings.batch_size, edit_ws=edit_ws,
+                                         **self.sampling):
+                n = len(images)
                 with torch.inference_mode():
-                    pool3[start : start + len(images)] = self.detector.extract(images).pool3.float().cpu().numpy()
+                    pool3[done : done + n] = self.detector.extract(images).pool3.float().cpu().numpy()
                 if self.has_face is not None:
-                    hwc = images.permute(0, 2, 3, 1).cpu().numpy()
-                    faces[start : start + len(images)] = [self.has_face(im) for im in hwc]
-                bar.update(len(images))
+                    faces[done : done + n] = [self.has_face(im) for im in images.permute(0, 2, 3, 1).cpu().numpy()]
+                done += n
+                bar.update(n)
         return pool3, faces
 
 
@@ -122,7 +120,7 @@ def run_study(G: GeneratorBase, detector: FidInceptionV3, pairs: PairsFile, sett
     d = direction.scores(w_all)
     selected = select_smallest(d, settings.fraction)
     features, faces = imager.measure(z_all, "generated set")
-    replaced, replaced_faces = imager.measure(z_all[selected], "replacements", transform=direction.replace)
+    replaced, replaced_faces = imager.measure(z_all[selected], "replacements", edit_ws=direction.replace)
     out = {
         "w": w_all.astype(np.float32), "d": d, "selected": selected.astype(np.int64),
         "pool3": features, "faces": faces, "pool3_replaced": replaced, "faces_replaced": replaced_faces,
@@ -205,14 +203,11 @@ class Study:
 def write_selection_csv(study: Study, path: str | os.PathLike) -> None:
     """One row per generated image: index, d_i, whether selected, rank, face flags."""
     a = study.arrays
-    rank = np.full(study.num_images, -1)
-    rank[study.selected] = np.arange(len(study.selected))
-    replaced_face = np.zeros(study.num_images, dtype=object)
-    replaced_face[:] = ""
-    replaced_face[study.selected] = a["faces_replaced"].astype(int)
+    rank = {int(i): r for r, i in enumerate(study.selected)}
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         out = csv.writer(handle)
         out.writerow(["index", "d", "selected", "selection_rank", "face", "face_after_replace"])
         for i in range(study.num_images):
-            out.writerow([i, f"{a['d'][i]:.6f}", int(rank[i] >= 0), rank[i] if rank[i] >= 0 else "",
-                          int(a["faces"][i]), replaced_face[i]])
+            r = rank.get(i)
+            after = "" if r is None else int(a["faces_replaced"][r])
+            out.writerow([i, f"{a['d'][i]:.6f}", int(r is not None), "" if r is None else r, int(a["faces"][i]), after])
