@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import enum
-import hashlib
 import importlib.metadata
 import json
 import math
@@ -30,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .assets import file_sha256
 from .atomic import atomic_path
 
 __all__ = [
@@ -70,7 +70,6 @@ _PACKAGES: dict[str, tuple[str, ...]] = {
 _IMPORT_NAMES = {"fidlens": "fidlens", "torch": "torch", "numpy": "numpy", "scipy": "scipy",
                  "pillow": "PIL", "matplotlib": "matplotlib", "opencv": "cv2", "snakemake": "snakemake",
                  "pyyaml": "yaml"}
-_CHUNK = 1 << 20
 
 
 # --- JSON-safe values ---------------------------------------------------------------------------
@@ -132,14 +131,6 @@ def _named(container: Any) -> dict[str, Any]:
 
 # --- files -------------------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _limit_text(limit: int) -> str:
     mib = 1024**2
     return f"{limit // mib} MB" if limit >= mib and limit % mib == 0 else f"{limit} bytes"
@@ -193,7 +184,7 @@ def describe_path(path: str | os.PathLike, hash_limit: int = HASH_LIMIT) -> dict
     size = path.stat().st_size
     entry.update(kind="file", bytes=size)
     if size <= hash_limit:
-        entry["sha256"] = _sha256(path)
+        entry["sha256"] = file_sha256(path)
         return entry
     digest, source = _large_file_digest(path, size, hash_limit)
     entry["sha256"] = digest
