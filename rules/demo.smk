@@ -1,5 +1,14 @@
 # The embedded demo's image sets: ORL faces split by subject, then graded disturbances.
 
+# The demo's headline (results/tables/fid_demo.csv and results/figures/fid_vs_distortion.png)
+# comes first. Snakemake applies a rule's `priority:` to that rule's own jobs only, so every
+# rule upstream of the table carries it too: demo_split, demo_distort, image_manifest,
+# features, statistics, fid_table_demo, and plot_fid_vs_distortion after it. Jobs that only
+# feed heatmaps, resampling and pairs stay at 0 and run once the headline is written.
+# (--prioritize would raise the whole chain by itself, but Snakemake also adds its files to
+# the targets of every run.) Defined here, in the first rule file that uses it.
+HEADLINE_PRIORITY = 10
+
 
 wildcard_constraints:
     split="reference|comparison",
@@ -22,11 +31,13 @@ wildcard_constraints:
 
 rule demo_split:
     input:
-        orl=DEMO["orl_dir"],
+        orl=lambda wildcards: as_source(DEMO["orl_dir"]),
+        manifest=orl_manifest,
     output:
         directory("results/data/{split}"),
     log:
         "logs/demo/split_{split}.log",
+    priority: HEADLINE_PRIORITY  # upstream of the demo's FID table: see rules/tables.smk
     conda:
         "../envs/data.yaml"
     params:
@@ -38,10 +49,12 @@ rule demo_split:
 rule demo_distort:
     input:
         images="results/data/comparison",
+        manifest=lambda wildcards: image_set_manifest("comparison"),
     output:
         directory("results/data/{kind}{level}"),
     log:
         "logs/demo/distort_{kind}{level}.log",
+    priority: HEADLINE_PRIORITY
     conda:
         "../envs/data.yaml"
     params:

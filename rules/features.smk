@@ -3,7 +3,8 @@
 
 rule features:
     input:
-        images=images_for,
+        images=lambda wildcards: as_source(images_for(wildcards)),  # its content: the manifest
+        manifest=image_manifest,
         weights=inception_weights_path(),
     output:
         "results/features/{dataset}.npz",
@@ -11,6 +12,7 @@ rule features:
         "logs/features/{dataset}.log",
     benchmark:
         "results/benchmarks/features/{dataset}.tsv"
+    priority: HEADLINE_PRIORITY  # the demo's headline chain: rules/demo.smk
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
@@ -33,6 +35,7 @@ rule statistics:
         "results/stats/{dataset}.npz",
     log:
         "logs/stats/{dataset}.log",
+    priority: HEADLINE_PRIORITY  # the demo's headline chain: rules/demo.smk
     conda:
         "../envs/data.yaml"
     params:

@@ -6,14 +6,16 @@ rule plot_fid_vs_distortion:
         table="results/tables/fid_demo.csv",
         images=expand("results/data/{dataset}", dataset=demo_comparison_sets()),
     output:
-        report(
+        figure=report(
             "results/figures/fid_vs_distortion.png",
             caption="../report/fid_vs_distortion.rst",
             category="1. Demo: FID vs distortion",
             labels={"result": "FID vs distortion figure"},
         ),
+        numbers="results/figures/fid_vs_distortion.csv",
     log:
         "logs/figures/fid_vs_distortion.log",
+    priority: HEADLINE_PRIORITY  # the demo's headline chain: rules/demo.smk
     conda:
         "../envs/plot.yaml"
     params:

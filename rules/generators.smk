@@ -3,7 +3,8 @@
 
 rule fit_demo_generator:
     input:
-        demo_fit_images,
+        lambda wildcards: as_source(demo_fit_images(wildcards)),
+        manifest=demo_fit_manifest,
     output:
         "results/generators/{generator}.pt",
     log:

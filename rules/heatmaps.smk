@@ -8,13 +8,15 @@ rule heatmap_seed:
         reference=heatmap_reference_stats,
         generated=generated_stats,
     output:
-        report(
+        figure=report(
             "results/heatmaps/{generator}/seed{seed}.png",
             caption="../report/heatmap_seed.rst",
             category="2. FID sensitivity heatmaps",
             subcategory="{generator}",
             labels={"generator": "{generator}", "figure": "seed {seed}"},
         ),
+        maps="results/heatmaps/{generator}/seed{seed}.npz",
+        numbers="results/heatmaps/{generator}/seed{seed}.json",
     log:
         "logs/heatmaps/{generator}/seed{seed}.log",
     conda:
@@ -40,13 +42,15 @@ rule heatmap_grid:
         reference=heatmap_reference_stats,
         generated=generated_stats,
     output:
-        report(
+        figure=report(
             "results/heatmaps/{generator}/grid_{first}_{rows}x{cols}.png",
             caption="../report/heatmap_grid.rst",
             category="2. FID sensitivity heatmaps",
             subcategory="{generator}",
             labels={"generator": "{generator}", "figure": "grid of {rows}x{cols} from seed {first}"},
         ),
+        tiles="results/heatmaps/{generator}/grid_{first}_{rows}x{cols}.csv",
+        maps="results/heatmaps/{generator}/grid_{first}_{rows}x{cols}.npz",
     log:
         "logs/heatmaps/{generator}/grid_{first}_{rows}x{cols}.log",
     benchmark:

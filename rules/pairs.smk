@@ -111,6 +111,7 @@ rule pair_map:
             labels={"model": "{model}", "bad": "{bad}", "good": "{good}"},
         ),
         numbers="results/pairs/{model}/pair_{bad}_{good}.json",
+        maps="results/pairs/{model}/pair_{bad}_{good}.npz",
     log:
         "logs/pairs/{model}/pair_{bad}_{good}.log",
     conda:
@@ -130,7 +131,8 @@ rule pairs_maps:
     input:
         pair_map_files,
     output:
-        "results/pairs/{model}/maps.md",
+        markdown="results/pairs/{model}/maps.md",
+        csv="results/pairs/{model}/maps.csv",
     log:
         "logs/pairs/{model}/maps.log",
     conda:

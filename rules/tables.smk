@@ -1,4 +1,4 @@
-# Final tables.
+# Final tables. fid_table_demo is the demo's headline: HEADLINE_PRIORITY (rules/demo.smk).
 
 
 rule fid_table_demo:
@@ -18,6 +18,7 @@ rule fid_table_demo:
         "logs/tables/fid_demo.log",
     benchmark:
         "results/benchmarks/tables/fid_demo.tsv"
+    priority: HEADLINE_PRIORITY
     conda:
         "../envs/data.yaml"
     threads: config["threads"]

@@ -1,23 +1,31 @@
-"""One pair's attention maps (absolute weighting) and the FID change of swapping bad for good."""
+"""One pair's attention maps (absolute weighting) and the FID change of swapping bad for good.
 
-import json
+Writes the figure, its numbers (strict JSON) and both raw 8×8 maps with their shared scale (.npz).
+"""
+
 from pathlib import Path
 
-from fidlens.atomic import atomic_path
 from fidlens.errors import FidlensError
 from fidlens.features import pick_device
 from fidlens.generators.load import load_generator
 from fidlens.heatmap import FidSensitivity, describe_setup
 from fidlens.inception_weights import load_inception
-from fidlens.pairs.maps import explain_pair, save_pair_figure, swap_change
+from fidlens.pairs.maps import (
+    explain_pair,
+    pair_numbers,
+    save_pair_figure,
+    swap_change,
+    write_pair_maps,
+)
 from fidlens.pairs.spec import load_pairs
 from fidlens.provenance import record_job_provenance
+from fidlens.rawdata import strict_json, write_json
 from fidlens.stats import Statistics
 from fidlens.workflow import logged
 
 
 def main(network: str, weights: str, pairs: str, generated_stats: str, reference: str, figure: str, numbers: str,
-         stem: str, sampling: dict, which: str, device: str, log: str, threads: int) -> None:
+         maps: str, stem: str, sampling: dict, which: str, device: str, log: str, threads: int) -> None:
     with logged(log, threads):
         chosen = load_pairs(pairs)
         pair = next((p for p in chosen.pairs if p.stem == stem), None)
@@ -34,16 +42,16 @@ def main(network: str, weights: str, pairs: str, generated_stats: str, reference
         result = {"bad": str(pair.bad), "good": str(pair.good), "note": pair.note,
                   "fid_with_bad": bad.fid_with_image, "fid_with_good": good.fid_with_image,
                   "swap_change": swap_change(bad, good), "generated_images": generated.num_images,
-                  "weighting": "absolute"}
-        print(json.dumps(result, indent=2))
-        with atomic_path(numbers) as tmp:
-            Path(tmp).write_text(json.dumps(result, indent=2))
+                  "weighting": "absolute", **pair_numbers(bad, good), "maps_file": Path(maps).name}
+        write_pair_maps(bad, good, maps)
+        print(strict_json(result), end="")
+        write_json(numbers, result)
 
 
 if __name__ == "__main__":
     wc = snakemake.wildcards
     main(snakemake.input.network, snakemake.input.weights, snakemake.input.pairs, snakemake.input.generated,
-         snakemake.input.reference, snakemake.output.figure, snakemake.output.numbers,
+         snakemake.input.reference, snakemake.output.figure, snakemake.output.numbers, snakemake.output.maps,
          f"pair_{wc.bad}_{wc.good}", snakemake.params.sampling, snakemake.params.which, snakemake.params.device,
          snakemake.log[0], snakemake.threads)
     record_job_provenance(snakemake)

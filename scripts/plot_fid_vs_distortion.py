@@ -1,4 +1,4 @@
-"""The demo figure: FID against disturbance strength, with the faces it was measured on."""
+"""The demo figure: FID against disturbance level, with the faces it was measured on, and its numbers as CSV."""
 
 from pathlib import Path
 
@@ -7,14 +7,14 @@ from fidlens.provenance import record_job_provenance
 from fidlens.workflow import logged
 
 
-def main(table: str, image_dirs: list[str], out: str, sample: str, log: str) -> None:
+def main(table: str, image_dirs: list[str], out: str, numbers: str, sample: str, log: str) -> None:
     with logged(log):
         dirs = {Path(d).name: Path(d) for d in image_dirs}
-        plot_fid_vs_distortion(table, dirs, out, sample=sample)
-        print(f"wrote {out}")
+        plot_fid_vs_distortion(table, dirs, out, sample=sample, out_csv=numbers)
+        print(f"wrote {out} and its numbers {numbers}")
 
 
 if __name__ == "__main__":
-    main(snakemake.input.table, snakemake.input.images, snakemake.output[0], snakemake.params.sample,
-         snakemake.log[0])
+    main(snakemake.input.table, snakemake.input.images, snakemake.output.figure, snakemake.output.numbers,
+         snakemake.params.sample, snakemake.log[0])
     record_job_provenance(snakemake)

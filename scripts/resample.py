@@ -1,9 +1,9 @@
 """One resampling run (one pool, one feature mode): optimise weights, evaluate, log, draw figures."""
 
-import json
-
 from fidlens.atomic import write_text_atomic
 from fidlens.features import pick_device
+from fidlens.jsonio import write_json
+from fidlens.progress import note
 from fidlens.provenance import record_job_provenance
 from fidlens.resampling.modes import Mode
 from fidlens.resampling.pool import GeneratedPool, ImagePool, attach_clip, bank_from_files
@@ -20,9 +20,8 @@ def main(reals: list[str], real_images: list[str], pool: list[str], pool_images:
         cand_bank = bank_from_files(pool, labels=pool_labels if generator is None else None)
         skipped = require_logits(run_mode, real_bank, cand_bank, detector_name=detector)
         if skipped:
-            print(skipped)
-            summary = {"mode": run_mode.tag, "skipped": skipped, "sentence": skipped}
-            write_text_atomic(f"{outdir}/summary.json", json.dumps(summary, indent=2) + "\n")
+            note(skipped)
+            write_json(f"{outdir}/summary.json", {"mode": run_mode.tag, "skipped": skipped, "sentence": skipped})
             write_text_atomic(f"{outdir}/log.csv", f"# {skipped}\n")
             return
         real_pool = ImagePool(real_images)
@@ -36,7 +35,9 @@ def main(reals: list[str], real_images: list[str], pool: list[str], pool_images:
         inputs = RunInputs(run_mode, real_bank, cand_bank, clip_skip_reason=clip_skip, candidate_image=candidates,
                            description={"pool": "+".join(pool_labels) if generator is None else generator["name"],
                                         "reals": "+".join(real_images), "detector": detector})
-        ResamplingRun(inputs, ResamplingSettings(**settings), outdir, device=torch_device).run()
+        # one line per evaluation in the log and on the console: the job is long and otherwise silent there
+        ResamplingRun(inputs, ResamplingSettings(**settings), outdir, device=torch_device,
+                      log=lambda message: note(message, tag=outdir)).run()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from conftest import REPO
 
@@ -28,3 +29,24 @@ def test_readme_starts_with_the_two_commands_ci_runs():
     head = (REPO / "README.md").read_text().splitlines()[:6]
     assert any(line.startswith("make demo") for line in head) and any(line.startswith("make test") for line in head)
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_readme_number_blocks_are_rendered_from_the_recorded_runs():
+    from fidlens.readme_numbers import blocks_in, load_snapshot, rendered_blocks
+
+    text = (REPO / "README.md").read_text()
+    expected = rendered_blocks(load_snapshot())
+    found = blocks_in(text)
+    assert set(found) == set(expected), "README must hold every numbers block"
+    for name, body in expected.items():
+        assert found[name] == body, f"README block {name} is stale: run `make readme-numbers`"
+
+
+def test_readme_number_blocks_are_replaced_whole():
+    from fidlens.readme_numbers import apply_blocks, blocks_in
+
+    text = "a\n<!-- numbers:x -->\nold\n<!-- /numbers:x -->\nb\n"
+    new = apply_blocks(text, {"x": "new 1\nnew 2\n"})
+    assert blocks_in(new) == {"x": "new 1\nnew 2\n"} and new.startswith("a\n") and new.endswith("b\n")
+    with pytest.raises(ValueError):
+        apply_blocks(text, {"y": "z\n"})

@@ -419,3 +419,106 @@ def test_torch_rejects_bad_input():
     bad[0, 0] = float("nan")
     with pytest.raises(StatisticsError, match="NaN"):
         frechet_distance_torch(torch.zeros(3), s, torch.zeros(3), bad)
+
+
+# ----------------------------------------------------------------------------- refused statistics
+
+
+def pool3_like(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    """Non-negative, skewed features like Inception pool3 averages (ReLU outputs, varied scales)."""
+    return np.maximum(rng.standard_normal((n, d)), 0.0) * rng.gamma(2.0, 1.0, size=d)
+
+
+@pytest.mark.parametrize("n, d", [(50, 64), (200, 2048)])
+def test_few_samples_round_off_negatives_are_accepted(n, d):
+    """N < d: the covariances are singular and eigh returns ~-1e-16 eigenvalues; FID is still given."""
+    rng = np.random.default_rng(n)
+    x1, x2 = pool3_like(rng, n, d), pool3_like(rng, n, d) + 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewSamplesWarning)
+        mu1, s1 = mean_and_covariance(x1)
+        mu2, s2 = mean_and_covariance(x2)
+        exact = frechet_distance_from_features(x1, x2)
+    assert np.linalg.eigvalsh(s1).min() < 0  # the rounding negatives this test is about
+    assert rel(frechet_distance(mu1, s1, mu2, s2), exact) < 1e-9
+    # Stored as float32 (as some tools write them), the negatives grow to ~1e-8 relative: still accepted.
+    f32 = [a.astype(np.float32) for a in (mu1, s1, mu2, s2)]
+    assert rel(frechet_distance(*f32), exact) < 1e-4
+
+
+def test_materially_indefinite_covariance_is_refused_with_its_eigenvalues():
+    d = 32
+    eye = np.eye(d)
+    for args in ((np.zeros(d), -1000 * eye, np.zeros(d), eye), (np.zeros(d), eye, np.zeros(d), -1000 * eye)):
+        with pytest.raises(StatisticsError, match=r"indefinite, smallest eigenvalue -1000, largest -1000"):
+            frechet_distance(*args)
+    with pytest.raises(StatisticsError, match="smallest eigenvalue -1000"):
+        ReferenceStatistics(np.zeros(d), -1000 * eye)
+    with pytest.raises(StatisticsError, match="smallest eigenvalue -1000"):
+        ReferenceStatistics(np.zeros(d), eye).fid(np.zeros(d), -1000 * eye)
+    with pytest.raises(StatisticsError, match="smallest eigenvalue -1000"):
+        matrix_sqrt_psd(-1000 * eye)
+    # 50 eigenvalues at -50 among positive ones, in a random basis: the old code printed a number.
+    rng = np.random.default_rng(7)
+    d = 64
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    lam = np.concatenate([np.full(50, -50.0), np.linspace(1.0, 100.0, d - 50)])
+    bad = (q * lam) @ q.T
+    bad = 0.5 * (bad + bad.T)
+    for args in ((np.zeros(d), bad, np.ones(d), eye_d := np.eye(d)), (np.zeros(d), eye_d, np.ones(d), bad)):
+        with pytest.raises(StatisticsError, match=r"smallest eigenvalue -50(\.0+\d*)?, largest 100 \(50 eigen"):
+            frechet_distance(*args)
+
+
+def test_negative_total_is_reported_not_clipped():
+    """Eigenvalues at -5e-6 x the largest pass the PSD tolerance, but the FID they give is -6e-4: refused."""
+    sigma = np.diag(np.concatenate([[1.0], np.full(127, -5e-6)]))
+    with pytest.raises(StatisticsError, match=r"FID came out negative \(-0\.00127"):
+        frechet_distance(np.zeros(128), sigma, np.zeros(128), sigma)
+    # Identical valid statistics: the rounding negative (~-1e-13) is still reported as 0.
+    rng = np.random.default_rng(3)
+    s = random_spd(rng, 64)
+    assert frechet_distance(np.zeros(64), s, np.zeros(64), s) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_psd_proof_needs_no_eigensolve_for_singular_covariances(monkeypatch):
+    """certify_psd proves a rank-deficient covariance with a pivoted Cholesky: no O(d^3) eigvalsh."""
+    from fidlens.frechet import certify_psd
+
+    rng = np.random.default_rng(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewSamplesWarning)
+        _, sigma = mean_and_covariance(pool3_like(rng, 40, 256))
+
+    def tripwire(*_a, **_k):
+        raise AssertionError("eigvalsh was called")
+
+    monkeypatch.setattr(np.linalg, "eigvalsh", tripwire)
+    certify_psd(sigma, "sigma")
+    certify_psd(random_spd(rng, 64), "sigma")
+    with pytest.raises(AssertionError, match="eigvalsh was called"):
+        certify_psd(-np.eye(8), "sigma")  # an indefinite matrix does need the spectrum, for the message
+
+
+def test_structurally_bad_statistics_are_refused():
+    d = 8
+    mu, eye = np.zeros(d), np.eye(d)
+    skew = eye.copy()
+    skew[0, 1] = 0.01
+    with pytest.raises(StatisticsError, match=r"sigma2 is not symmetric: max\|S - S\^T\| / max\|S\| = 0\.01"):
+        frechet_distance(mu, eye, mu, skew)
+    rounding = eye.copy()
+    rounding[0, 1] = 1e-12
+    assert frechet_distance(mu, rounding, mu + 1.0, eye) == pytest.approx(d, rel=1e-12)
+    with pytest.raises(StatisticsError, match=r"mu1 is complex"):
+        frechet_distance(mu + 1j, eye, mu, eye)
+    with pytest.raises(StatisticsError, match=r"sigma2 is complex"):
+        frechet_distance(mu, eye, mu, eye.astype(complex))
+    with pytest.raises(StatisticsError, match=r"holds text"):
+        frechet_distance(np.array(["1"] * d), eye, mu, eye)
+    with pytest.raises(StatisticsError, match=r"d=0"):
+        frechet_distance(np.zeros(0), np.zeros((0, 0)), np.zeros(0), np.zeros((0, 0)))
+    with pytest.raises(StatisticsError, match=r"d=100001 .*more than the 100000"):
+        frechet_distance(np.zeros(100_001), eye, mu, eye)
+    with pytest.raises(StatisticsError, match=r"a\.npz has d=8, b\.npz has d=4"):
+        frechet_distance(mu, eye, np.zeros(4), np.eye(4), names=("a.npz", "b.npz"))

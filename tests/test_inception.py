@@ -113,7 +113,7 @@ def test_pytorch_fid_layout_loads_to_identical_outputs(random_inception, tmp_pat
     state = tf_to_torchvision_names(random_inception.state_dict())
     assert "Mixed_7c.branch3x3dbl_3b.bn.running_var" in state and "fc.weight" in state
     state["Conv2d_1a_3x3.bn.num_batches_tracked"] = torch.tensor(0)
-    path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    path = tmp_path / "pytorch-fid-layout.pth"  # not the published name: that one must hash to its pin
     torch.save(state, path)
     loaded = load_inception(path)
     assert loaded.has_logits and loaded.weights_name == path.name
@@ -140,7 +140,7 @@ class _NvidiaLayout(torch.nn.Module):
 @pytest.mark.slow
 def test_torchscript_with_output_layer_loads_logits(random_inception, tmp_path):
     scripted = torch.jit.trace(_NvidiaLayout(random_inception), torch.zeros(1, 3, 299, 299))
-    path = tmp_path / "inception-2015-12-05.pt"
+    path = tmp_path / "nvidia-layout.pt"
     scripted.save(str(path))
     loaded = load_inception(path)
     assert loaded.has_logits

@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from fidlens.errors import FidlensError, StatisticsError
-from fidlens.frechet import frechet_distance, matrix_sqrt_psd, mean_and_covariance
+from fidlens.frechet import (
+    FewSamplesWarning,
+    frechet_distance,
+    matrix_sqrt_psd,
+    mean_and_covariance,
+)
 from fidlens.resampling.optimizer import (
     ResamplingOptimizer,
     WeightedFrechet,
@@ -175,7 +180,12 @@ def test_large_log_weights_do_not_overflow():
     assert obj.log_total_weight(w + 100.0) == pytest.approx(
         torch.logsumexp(w, 0).item() + 100, rel=1e-14
     )
-    # far beyond exp's range the results are those of the shifted weights (S - 1 ~ S)
+    # far beyond exp's range the results are those of the shifted weights (S - 1 ~ S). On a
+    # 2**-39 grid w + 5000 is exact (5700 < 2**13, 52-bit mantissa); otherwise its rounding
+    # alone (ulp 9e-13) would move the loss by ~1e-11 and say nothing about overflow
+    w = torch.round(w * 2.0**39) / 2.0**39
+    value, grad = obj.loss_and_grad(w)
+    assert torch.equal(w + 5000.0 - 5000.0, w)
     value2, grad2 = obj.loss_and_grad(w + 5000.0)
     assert value2 == pytest.approx(value, rel=1e-12)
     assert _rel(grad2, grad) <= 1e-10
@@ -370,3 +380,48 @@ def test_draw_indices_errors():
         draw_indices(torch.zeros(0), 5, seed=0)
     with pytest.raises(StatisticsError, match="-inf"):
         draw_indices(torch.full((3,), -math.inf), 5, seed=0)
+
+
+# ----------------------------------------------------------------------------- few reals (k < d)
+
+
+def _few_reals(seed: int = 5, n: int = 120, d: int = 40, n_real: int = 15):
+    """Fewer reals than dimensions, as in the demo (200 reals, d = 2048): Sigma_r has rank n_real - 1."""
+    rng = np.random.default_rng(seed)
+    feats = torch.from_numpy(rng.standard_normal((n, d)))
+    with pytest.warns(FewSamplesWarning):
+        mu_r, sigma_r = mean_and_covariance(rng.standard_normal((n_real, d)) * 1.3 + 0.2)
+    return feats, mu_r, sigma_r, torch.from_numpy(rng.standard_normal(n) * 0.5)
+
+
+def test_rank_deficient_reals_use_a_k_column_factor_and_match_the_d_by_d_route():
+    feats, mu_r, sigma_r, w = _few_reals()
+    obj = WeightedFrechet(feats, mu_r, sigma_r, chunk_size=17)
+    assert tuple(obj.real_factor.shape) == (40, 14)  # k = n_real - 1 columns, not d
+    value, grad = obj.loss_and_grad(w)
+    ref_value, ref_grad = naive_loss_and_grad(feats, w, mu_r, sigma_r)
+    assert value == pytest.approx(ref_value, rel=1e-10)
+    assert obj.loss(w) == pytest.approx(value, rel=1e-13)
+    assert np.allclose(grad.numpy(), ref_grad.numpy(), rtol=1e-6, atol=1e-9 * ref_grad.abs().max().item())
+    v = torch.from_numpy(np.random.default_rng(2).standard_normal(len(w)))
+    assert _central_difference(obj, w, v) == pytest.approx(float(grad @ v), rel=1e-6)
+
+
+def test_a_given_real_factor_is_used_and_checked():
+    feats, mu_r, sigma_r, w = _few_reals()
+    own = WeightedFrechet(feats, mu_r, sigma_r)
+    given = WeightedFrechet(feats, mu_r, sigma_r, real_factor=own.real_factor.numpy())
+    assert given.loss_and_grad(w)[0] == own.loss_and_grad(w)[0]
+    with pytest.raises(StatisticsError, match="real_factor"):
+        WeightedFrechet(feats, mu_r, sigma_r, real_factor=np.zeros((39, 14)))
+
+
+def test_identical_reals_leave_only_the_mean_and_trace_terms():
+    feats, _, _, w = _few_reals()
+    mu_r, sigma_r = np.full(40, 0.5), np.zeros((40, 40))
+    obj = WeightedFrechet(feats, mu_r, sigma_r)
+    value, grad = obj.loss_and_grad(w)
+    mu_w, sigma_w, _ = obj.statistics(w)
+    expected = float(((mu_w.numpy() - mu_r) ** 2).sum() + np.trace(sigma_w.numpy()))
+    assert obj.real_factor.shape[1] == 0 and value == pytest.approx(expected, rel=1e-12)
+    assert torch.isfinite(grad).all()

@@ -87,7 +87,7 @@ def test_run_lowers_fid_and_moves_weight_to_the_clean_candidates(tmp_path, rng):
     lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["iteration"] == 30
     for name in ("curves.png", "best_weights.npy", "grid_resampled.png", "grid_lowest.png", "grid_highest.png",
-                 "summary.json", "checkpoint.pt"):
+                 "summary.json", "checkpoint.npz"):
         assert (tmp_path / "run" / name).is_file(), name
     lowest = np.load(tmp_path / "run" / "best_weights.npy")
     assert lowest[:240].mean() > lowest[240:].mean()
@@ -157,3 +157,17 @@ def test_clip_fid_is_computed_when_weights_exist(tmp_path, rng):
     assert reals.clip.shape == (40, 8) and candidates.clip.shape == (80, 8)
     summary = _run(tmp_path, RunInputs(Mode("pre_logits"), reals, candidates), 10).run()
     assert summary["clip_fid"] == "computed" and np.isfinite(summary["best"]["clip_fid"])
+
+
+def test_few_samples_is_one_plain_note_per_message_not_a_warning(tmp_path, rng, recwarn):
+    """N < d for the reals and for every evaluation draw: said once each in the run's log."""
+    reals, candidates = FeatureBank(pool3=rng.normal(size=(20, 30))), FeatureBank(pool3=rng.normal(size=(40, 30)))
+    messages = []
+    settings = ResamplingSettings(iterations=4, lr=1.0, eval_every=2, eval_samples=25, eval_repeats=2,
+                                  kid_subsets=2, kid_subset_size=10)
+    ResamplingRun(RunInputs(Mode("pre_logits"), reals, candidates), settings, tmp_path, progress=False,
+                  log=messages.append).run()
+    notes = [m for m in messages if m.startswith("note: covariance is singular")]
+    assert sorted(notes) == sorted(set(notes)) and len(notes) == 2  # N=20 reals, N=25 per draw
+    assert any("N=20 < d=30" in m for m in notes) and any("N=25 < d=30" in m for m in notes)
+    assert not [w for w in recwarn if "singular" in str(w.message)]

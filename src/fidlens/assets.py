@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .atomic import atomic_path
+from .atomic import atomic_path, write_text_atomic
 from .errors import AssetError
 
 _CHUNK = 1 << 20
@@ -101,6 +102,109 @@ def verify_file(path: str | os.PathLike, expected_sha256: str) -> str:
     digest = file_sha256(path)
     if not _matches(digest, expected_sha256):
         raise AssetError(f"{path} has sha256 {digest}, expected {expected_sha256}")
+    return digest
+
+
+# --- sha256 stamps: hash a weights file once, not on every load ------------------------------
+
+STAMP_SUFFIX = ".stamp.json"
+_STAMP_FORMAT = "fidlens-sha256-stamp/1"
+
+
+def stamp_path(path: str | os.PathLike) -> Path:
+    """``<file>.stamp.json`` beside the file: its sha256 and the stat it was computed from."""
+    path = Path(path)
+    return path.with_name(path.name + STAMP_SUFFIX)
+
+
+def _stat_key(path: Path) -> dict[str, int]:
+    """What must be unchanged for a stamp to count: size, mtime and ctime (ns).
+
+    ctime is part of the key because no ordinary call can set it back: an in-place edit that
+    keeps the size and restores the mtime (``touch -d``/``os.utime``) still moves it.
+    """
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    path: Path
+    sha256: str
+    key: dict
+    from_stamp: bool
+
+
+def _read_stamp(path: Path) -> dict | None:
+    try:
+        stamp = json.loads(stamp_path(path).read_text()[:4096])
+    except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) and stamp.get("format") == _STAMP_FORMAT else None
+
+
+def file_digest(path: str | os.PathLike) -> FileDigest:
+    """The file's sha256, from its stamp when size, mtime and ctime still match, else hashed now.
+
+    The stamp is a cache, not a proof: whoever can rewrite the weights can rewrite the stamp.
+    `fidlens fetch-inception` and `fidlens assets --verify` always hash the whole file.
+    """
+    path = Path(path)
+    key = _stat_key(path)
+    stamp = _read_stamp(path)
+    if stamp is not None and all(stamp.get(k) == v for k, v in key.items()) and \
+            isinstance(stamp.get("sha256"), str) and len(stamp["sha256"]) == 64:
+        return FileDigest(path, stamp["sha256"], key, True)
+    return FileDigest(path, file_sha256(path), key, False)
+
+
+def save_stamp(digest: FileDigest) -> None:
+    """Record a freshly computed digest beside its file, if the file did not change meanwhile.
+
+    Best effort: a read-only folder just means hashing again next time.
+    """
+    if digest.from_stamp:
+        return
+    try:
+        if _stat_key(digest.path) != digest.key:
+            return
+        record = {"format": _STAMP_FORMAT, "file": digest.path.name, "sha256": digest.sha256, **digest.key}
+        write_text_atomic(stamp_path(digest.path), json.dumps(record, indent=1) + "\n")
+    except OSError:
+        pass
+
+
+def stamped_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, hashed at most once per change of the file (see `file_digest`)."""
+    digest = file_digest(path)
+    save_stamp(digest)
+    return digest.sha256
+
+
+def pinned_weights(path: str | os.PathLike) -> tuple[str, str] | None:
+    """(expected sha256 or published prefix, how to get the right file) for a published weights file name."""
+    path = Path(path)
+    if path.name == DEFAULT_INCEPTION_FILENAME:
+        dest = "" if path.absolute() == default_inception_path().absolute() else f" --dest {path}"
+        return DEFAULT_INCEPTION.sha256, f"run `fidlens fetch-inception{dest}` to fetch the right file"
+    asset = KNOWN_URL_ASSETS.get(path.name)
+    if asset is not None and asset.sha256:
+        return asset.sha256, f"run `fidlens fetch-inception --url {asset.url} --dest {path}` to fetch the right file"
+    return None
+
+
+def verify_weights(path: str | os.PathLike) -> FileDigest:
+    """The digest of a weights file; for a published file name, refuse any other content.
+
+    A file called ``default_1.pt`` (or ``inception-2015-12-05.pt``, ...) is the published one
+    or nothing: statistics record the name as the detector, so a modified copy under that
+    name would make them lie. Other files are the user's own; their sha256 is what they are.
+    """
+    digest = file_digest(path)
+    pinned = pinned_weights(path)
+    if pinned is not None and not _matches(digest.sha256, pinned[0]):
+        raise AssetError(f"{digest.path} is not the published {digest.path.name}: its sha256 is {digest.sha256}, "
+                         f"expected {pinned[0]}; {pinned[1]} (or rename your own weights)")
     return digest
 
 

@@ -18,6 +18,7 @@ from .asset_registry import (
     fetch_asset,
 )
 from .assets import expectation
+from .cli_checks import existing_dir, seconds
 from .errors import AssetError
 
 __all__ = ["add_assets_command", "cmd_assets", "format_table"]
@@ -32,14 +33,15 @@ def add_assets_command(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
                     "published checksum are trusted on first download: their sha256 and size are recorded "
                     "in <file>.sha256.json and checked from then on.")
     p.add_argument("names", nargs="*", metavar="NAME", help="assets to show in full (default: a table of all)")
-    p.add_argument("--root", default=".", help="workflow directory the targets are relative to (default: .)")
+    p.add_argument("--root", type=existing_dir, default=".",
+                   help="workflow directory the targets are relative to (default: .)")
     p.add_argument("--kind", choices=("weights", "network", "dataset"), help="only this kind")
     p.add_argument("--verify", action="store_true",
                    help="hash present files: pinned ones against the published sha256, others against their "
                         "first-download record (written now when there is none)")
     p.add_argument("--fetch", action="store_true",
                    help="download the named assets to their targets (resumable, checksummed)")
-    p.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds (default 60)")
+    p.add_argument("--timeout", type=seconds, default=60.0, help="network timeout in seconds (default 60)")
     p.set_defaults(func=cmd_assets)
     return p
 

@@ -18,8 +18,9 @@ embeddings were computed with; torch's antialiased bicubic differs by a few grey
 
 Weight files (:func:`load_clip_encoder`):
 
-- OpenAI's TorchScript ``ViT-B-32.pt``: only its tensors are read (``state_dict()``), its code
-  is never run; the text tower's tensors are ignored.
+- OpenAI's TorchScript ``ViT-B-32.pt``: only its tensors are read, by `fidlens.safe_torch_archive`
+  (named as ``state_dict()`` names them); no code or pickled global in it is ever run; the
+  text tower's tensors are ignored.
 - a plain state dict (``.pt``, ``.pth``, ``.bin``) with ``visual.*`` keys (OpenAI, open_clip)
   or with the prefix already stripped; a ``state_dict`` wrapper and a ``module.`` prefix (an
   open_clip training checkpoint) are accepted.
@@ -44,10 +45,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from tqdm import tqdm
 
-from .assets import file_sha256
+from .assets import stamped_sha256
 from .errors import AssetError, StatisticsError
+from .progress import progress_bar
+from .safe_torch_archive import torchscript_state_dict
 
 __all__ = [
     "CLIP_MEAN",
@@ -338,14 +340,14 @@ def _read_tensors(path: Path) -> dict[str, Any]:
             return dict(load_file(str(path), device="cpu"))
         except Exception as exc:
             raise AssetError(f"cannot read CLIP weights {path}: {exc}".splitlines()[0]) from exc
-    try:
-        if _is_torchscript(path):
-            # OpenAI's ViT-B-32.pt: deserialise, take the tensors, never call the module.
-            state = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-        else:
+    if _is_torchscript(path):
+        # OpenAI's ViT-B-32.pt: tensors only, read without running anything from the archive.
+        state: Any = torchscript_state_dict(path)
+    else:
+        try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged or foreign files
-        raise AssetError(f"cannot read CLIP weights {path}: {exc}".splitlines()[0]) from exc
+        except Exception as exc:  # torch raises many types for damaged or foreign files
+            raise AssetError(f"cannot read CLIP weights {path}: {exc}".splitlines()[0]) from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]  # open_clip training checkpoint
     if not isinstance(state, dict):
@@ -406,8 +408,8 @@ class ClipImageEncoder:
 
     @cached_property
     def weights_sha256(self) -> str | None:
-        """sha256 of the weights file (computed on first use)."""
-        return file_sha256(self.weights_path) if self.weights_path is not None else None
+        """sha256 of the weights file (computed on first use; a stamp beside it spares re-hashing)."""
+        return stamped_sha256(self.weights_path) if self.weights_path is not None else None
 
     @property
     def resolution(self) -> int:
@@ -457,8 +459,8 @@ def clip_features(
     n = len(source)
     out = np.empty((n, encoder.output_dim), dtype=np.float32)
     name = getattr(getattr(source, "path", None), "name", None)
-    bar = tqdm(total=n, desc=desc or (f"CLIP features {name}" if name else "CLIP features"), unit="img",
-               disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=n, desc=desc or (f"CLIP features {name}" if name else "CLIP features"), unit="img",
+                       disable=not progress, dynamic_ncols=True)
     with bar:
         for start in range(0, n, batch_size):
             batch = [source[i] for i in range(start, min(start + batch_size, n))]

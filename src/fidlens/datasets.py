@@ -22,16 +22,24 @@ Conventions (shared by every reader in fidlens):
 
 * EXIF orientation is not applied; multi-frame files give their first frame.
 * Truncated or corrupt files raise `DatasetError` naming the file (Pillow's
-  ``ImageFile.LOAD_TRUNCATED_IMAGES`` is left at its default, False).
+  ``ImageFile.LOAD_TRUNCATED_IMAGES`` is left at its default, False).  PNG and JPEG files are also
+  checked for damage Pillow lets through (bad chunk CRCs, a missing end, cut scan data): see
+  `fidlens.image_integrity`.  Empty files and files that are not images are refused by name.
+* Bombs are refused before they cost memory: each image file or ZIP member may hold at most
+  `DecodeLimits.max_bytes` encoded bytes (declared size checked first, reads bounded) and declare
+  at most `DecodeLimits.max_pixels` pixels (checked from the header, before decoding); see
+  `fidlens.image_limits` for the defaults and the FIDLENS_MAX_IMAGE_* variables.
+* ZIP members that are symbolic links, and names stored twice in one ZIP, are refused.
+* Images of different sizes may share a set: the detector resizes each image on its own.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import operator
 import os
+import stat
 import warnings
 import zipfile
 import zlib
@@ -40,12 +48,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from fidlens.errors import DatasetError
+from fidlens.image_integrity import structure_problem
+from fidlens.image_limits import DecodeLimits, human_bytes, open_image_lazily
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "DecodeLimits",
     "FolderImageSource",
     "ImageModeWarning",
     "ImageSource",
@@ -115,7 +126,8 @@ def _to_rgb(img: Image.Image, name: str, source_label: str, warned: set[str] | N
                 stacklevel=4,
             )
         if mode in _SIXTEEN_BIT_MODES:
-            wide = np.clip(np.asarray(img).astype(np.int64), 0, 65535)
+            # uint32 holds 65535 * 255 + 32767 exactly, at half the memory of int64
+            wide = np.clip(np.asarray(img), 0, 65535).astype(np.uint32)
             grey = ((wide * 255 + 32767) // 65535).astype(np.uint8)
             arr = np.repeat(grey[:, :, None], 3, axis=2)
         else:
@@ -128,23 +140,50 @@ def _to_rgb(img: Image.Image, name: str, source_label: str, warned: set[str] | N
 
 
 def decode_image(
-    data: bytes, name: str, source_label: object, *, warned: set[str] | None = None
+    data: bytes,
+    name: str,
+    source_label: object,
+    *,
+    warned: set[str] | None = None,
+    limits: DecodeLimits | None = None,
 ) -> np.ndarray:
     """Decode encoded image bytes to a C-contiguous ``(H, W, 3)`` uint8 array.
 
     `name` and `source_label` only appear in messages.  `warned` is the set of modes already
     warned about for this source (updated in place); when None, a module-wide registry keyed by
-    ``(source_label, mode)`` is used.  Raises `DatasetError` if the bytes cannot be decoded.
+    ``(source_label, mode)`` is used.  `limits` (default: `DecodeLimits.from_env()`) caps the
+    encoded size and the pixel count, checked before decoding.  Raises `DatasetError` if the
+    bytes are empty, damaged, too large or cannot be decoded.
     """
+    limits = DecodeLimits.from_env() if limits is None else limits
+    prefix = f"cannot decode image {name} in {source_label}"
+    limits.check_bytes(len(data), f"image {name} in {source_label}")
+    if not data:
+        raise DatasetError(f"{prefix}: the file is empty (0 bytes)")
+    problem = structure_problem(data)
+    if problem:
+        raise DatasetError(f"{prefix}: {problem}")
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        img = open_image_lazily(data)
+    except UnidentifiedImageError:
+        raise DatasetError(
+            f"{prefix}: not an image format Pillow can read (it starts with {data[:16]!r})"
+        ) from None
+    except Exception as exc:
+        raise DatasetError(f"{prefix}: {_one_line(exc) or type(exc).__name__}") from None
+    try:
+        with img:
+            width, height = img.size
+            limits.check_pixels(width, height, f"image {name} in {source_label}")
             img.load()  # force full decode here so truncation/corruption is caught now
             return _to_rgb(img, name, str(source_label), warned)
     except DatasetError:
         raise
+    except Image.DecompressionBombError as exc:  # a later frame or tile, past Pillow's own limit
+        raise DatasetError(f"{prefix}: {_one_line(exc)}") from None
     except Exception as exc:
         reason = _one_line(exc) or type(exc).__name__
-        raise DatasetError(f"cannot decode image {name} in {source_label}: {reason}") from None
+        raise DatasetError(f"{prefix}: {reason}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,8 +226,10 @@ class ImageSource:
         all_names: list[str],
         max_images: int | None,
         subset_seed: int | None,
+        limits: DecodeLimits | None = None,
     ):
         self.path = Path(path)
+        self.limits = DecodeLimits.from_env() if limits is None else limits
         self.num_available = len(all_names)
         indices, self._selection = _select(len(all_names), max_images, subset_seed)
         self.names: list[str] = [all_names[i] for i in indices]
@@ -210,7 +251,9 @@ class ImageSource:
 
     def __getitem__(self, i: int) -> np.ndarray:
         name = self._name_at(i)
-        return decode_image(self._read_bytes_by_name(name), name, self.path, warned=self._warned)
+        return decode_image(
+            self._read_bytes_by_name(name), name, self.path, warned=self._warned, limits=self.limits
+        )
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for i in range(len(self)):
@@ -222,7 +265,7 @@ class ImageSource:
 
     def decode_bytes(self, data: bytes, name: str) -> np.ndarray:
         """Decode bytes read by `read_bytes`, sharing this source's once-per-mode warnings."""
-        return decode_image(data, name, self.path, warned=self._warned)
+        return decode_image(data, name, self.path, warned=self._warned, limits=self.limits)
 
     def _read_bytes_by_name(self, name: str) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -294,7 +337,13 @@ class FolderImageSource(ImageSource):
 
     kind = "folder"
 
-    def __init__(self, path: Path, max_images: int | None = None, subset_seed: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        max_images: int | None = None,
+        subset_seed: int | None = None,
+        limits: DecodeLimits | None = None,
+    ):
         path = Path(path)
         names = _scan_folder(path)
         if not names:
@@ -302,14 +351,19 @@ class FolderImageSource(ImageSource):
             raise DatasetError(
                 f"no images found in {path} (looked for {exts}, including subfolders)"
             )
-        super().__init__(path, names, max_images, subset_seed)
+        super().__init__(path, names, max_images, subset_seed, limits)
 
     def _read_bytes_by_name(self, name: str) -> bytes:
+        what = f"image {name} in {self.path}"
         try:
-            return (self.path / name).read_bytes()
+            with open(self.path / name, "rb") as fh:
+                self.limits.check_bytes(os.fstat(fh.fileno()).st_size, what)
+                data = fh.read(self.limits.max_bytes + 1)  # bounded even if the file grows
         except OSError as exc:
             reason = _one_line(exc.strerror or exc)
-            raise DatasetError(f"cannot read image {name} in {self.path}: {reason}") from None
+            raise DatasetError(f"cannot read {what}: {reason}") from None
+        self.limits.check_bytes(len(data), what)
+        return data
 
 
 def _scan_folder(root: Path) -> list[str]:
@@ -346,26 +400,36 @@ class ZipImageSource(ImageSource):
 
     kind = "zip"
 
-    def __init__(self, path: Path, max_images: int | None = None, subset_seed: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        max_images: int | None = None,
+        subset_seed: int | None = None,
+        limits: DecodeLimits | None = None,
+    ):
         path = Path(path)
         self._zf: zipfile.ZipFile | None = None
         self._zf_pid: int | None = None
         try:
             with zipfile.ZipFile(path) as zf:
-                entries = zf.namelist()
+                infos = zf.infolist()
         except (zipfile.BadZipFile, EOFError, ValueError) as exc:
             raise DatasetError(f"{path} is not a readable ZIP archive ({_one_line(exc)})") from None
         except OSError as exc:
             raise DatasetError(f"cannot read {path}: {_one_line(exc.strerror or exc)}") from None
-        self._has_dataset_json = "dataset.json" in entries
-        names = sorted(
-            {e for e in entries if not e.endswith("/") and _is_image_name(e) and not _is_hidden(e)}
-        )
+        self._has_dataset_json = any(info.filename == "dataset.json" for info in infos)
+        selected = [
+            info
+            for info in infos
+            if not info.is_dir() and _is_image_name(info.filename) and not _is_hidden(info.filename)
+        ]
+        _refuse_odd_members(path, selected)
+        names = sorted(info.filename for info in selected)
         if not names:
             raise DatasetError(f"{path} contains no images; is it a StyleGAN dataset ZIP?")
         self._raw_labels_cache: list[Any] | None = None
         self._labels_loaded = False
-        super().__init__(path, names, max_images, subset_seed)
+        super().__init__(path, names, max_images, subset_seed, limits)
 
     def _zip(self) -> zipfile.ZipFile:
         pid = os.getpid()
@@ -385,9 +449,24 @@ class ZipImageSource(ImageSource):
             self._zf_pid = pid
         return self._zf
 
+    def _read_member(self, name: str, kind: str = "image") -> bytes:
+        """A member's bytes, refusing before reading one that declares more than the limit."""
+        zf = self._zip()
+        info = zf.getinfo(name)
+        what = f"{kind} {name} in {self.path}"
+        detail = ""
+        if info.compress_type != zipfile.ZIP_STORED and info.compress_size > 0:
+            ratio = info.file_size / info.compress_size
+            detail = f"uncompressed, from {human_bytes(info.compress_size)}: {ratio:.0f}:1"
+        self.limits.check_bytes(info.file_size, what, detail)
+        with zf.open(info) as fh:  # zipfile stops at the declared size; the bound is a second guard
+            data = fh.read(self.limits.max_bytes + 1)
+        self.limits.check_bytes(len(data), what)
+        return data
+
     def _read_bytes_by_name(self, name: str) -> bytes:
         try:
-            return self._zip().read(name)
+            return self._read_member(name)
         except DatasetError:
             raise
         except (
@@ -426,7 +505,7 @@ class ZipImageSource(ImageSource):
         if not self._has_dataset_json:
             return None
         try:
-            meta = json.loads(self._zip().read("dataset.json"))
+            meta = json.loads(self._read_member("dataset.json", kind="member"))
         except DatasetError:
             raise
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
@@ -467,20 +546,39 @@ class ZipImageSource(ImageSource):
         raise DatasetError(f"dataset.json in {self.path}: labels must be numbers or number lists")
 
 
+def _refuse_odd_members(path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Symbolic links and names stored twice make a ZIP's images ambiguous: refuse them."""
+    seen: set[str] = set()
+    for info in infos:
+        if info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16):
+            raise DatasetError(
+                f"{path}: member {info.filename} is a symbolic link; fidlens reads only regular "
+                "files from a ZIP (store the image itself)"
+            )
+        if info.filename in seen:
+            raise DatasetError(
+                f"{path} stores {info.filename} twice; rebuild the ZIP so each image appears once"
+            )
+        seen.add(info.filename)
+
+
 def open_image_source(
     path: str | os.PathLike,
     *,
     max_images: int | None = None,
     subset_seed: int | None = None,
+    limits: DecodeLimits | None = None,
 ) -> ImageSource:
     """Open a folder of images or a ``.zip`` of images.
 
     Selection: with ``subset_seed=None`` the first `max_images` images in sorted order are used.
     With a seed, the subset is ``np.random.RandomState(subset_seed).choice(n, max_images,
     replace=False)``, sorted ascending (so the images stay in name order).  A `max_images` larger
-    than the number of images uses them all; a seed without `max_images` is ignored.
+    than the number of images uses them all; a seed without `max_images` is ignored.  `limits`
+    (default `DecodeLimits.from_env()`) bounds what each image may cost; see `DecodeLimits`.
     """
     p = Path(path)
+    limits = DecodeLimits.from_env() if limits is None else limits
     if max_images is not None:
         if isinstance(max_images, bool) or not isinstance(max_images, (int, np.integer)):
             raise DatasetError(f"max_images must be a whole number (got {max_images!r})")
@@ -496,7 +594,7 @@ def open_image_source(
     if not p.exists():
         raise DatasetError(f"dataset path does not exist: {p}")
     if p.is_dir():
-        return FolderImageSource(p, max_images, subset_seed)
+        return FolderImageSource(p, max_images, subset_seed, limits)
     if p.suffix.lower() == ".zip":
-        return ZipImageSource(p, max_images, subset_seed)
+        return ZipImageSource(p, max_images, subset_seed, limits)
     raise DatasetError(f"{p} is neither a folder of images nor a .zip file")

@@ -114,8 +114,31 @@ def read_table(path: str | os.PathLike) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def plot_fid_vs_distortion(table_csv: str | os.PathLike, image_dirs: dict[str, Path], out_png: str | os.PathLike, sample: str | None = None) -> None:
-    """FID against disturbance strength, one panel per disturbance, with the faces it was measured on."""
+FIGURE_COLUMNS = ["panel", "set", "level", "strength", "unit", "fid", "kid_x1000", "kid_std_x1000", "sample_face"]
+
+
+def figure_rows(rows: list[dict], sample: str | None = None) -> list[dict]:
+    """The numbers plotted, panel by panel (the clean row starts every panel, as in the figure)."""
+    clean = next(r for r in rows if r["distortion"] == "none")
+    kinds = list(dict.fromkeys(r["distortion"] for r in rows if r["distortion"] != "none"))
+    out = []
+    for kind in kinds:
+        for r in [clean] + [r for r in rows if r["distortion"] == kind]:
+            out.append({"panel": kind, "set": r["set"], "level": int(r["level"]), "strength": float(r["strength"]),
+                        "unit": UNITS.get(kind, "") if r is not clean else "", "fid": float(r["fid"]),
+                        "kid_x1000": float(r["kid_x1000"]) if r.get("kid_x1000") not in (None, "") else None,
+                        "kid_std_x1000": float(r["kid_std_x1000"]) if r.get("kid_std_x1000") not in (None, "") else None,
+                        "sample_face": sample or ""})
+    return out
+
+
+def plot_fid_vs_distortion(table_csv: str | os.PathLike, image_dirs: dict[str, Path], out_png: str | os.PathLike,
+                           sample: str | None = None, out_csv: str | os.PathLike | None = None) -> None:
+    """FID against disturbance level, one panel per disturbance, with the faces it was measured on.
+
+    Levels are evenly spaced on the x-axis (strengths double from level to level, roughly), so the
+    axis is labelled as levels with each level's strength under it. ``out_csv`` gets the plotted numbers.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,8 +161,9 @@ def plot_fid_vs_distortion(table_csv: str | os.PathLike, image_dirs: dict[str, P
         for r in levels:
             ax.annotate(f"{float(r['fid']):.0f}", (int(r["level"]), float(r["fid"])), textcoords="offset points",
                         xytext=(0, 7), ha="center", fontsize=8)
-        ax.set_xticks(x, [f"{float(r['strength']):g}" if r["distortion"] != "none" else "0" for r in levels])
-        ax.set_xlabel(f"{kind}: {UNITS.get(kind, 'strength')}")
+        ax.set_xticks(x, [f"{r['level']}\n{float(r['strength']):g}" if r["distortion"] != "none" else "0\nclean"
+                          for r in levels])
+        ax.set_xlabel(f"level (evenly spaced, not to scale)\nand its {kind} {UNITS.get(kind, 'strength')}", fontsize=9)
         ax.set_ylim(0, ymax)
         ax.grid(alpha=0.3)
         if col == 0:
@@ -160,6 +184,10 @@ def plot_fid_vs_distortion(table_csv: str | os.PathLike, image_dirs: dict[str, P
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
+    if out_csv is not None:
+        from .rawdata import write_csv
+
+        write_csv(out_csv, figure_rows(rows, sample), FIGURE_COLUMNS)
 
 
 def source_index(source, name: str | None) -> int:

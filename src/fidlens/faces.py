@@ -32,9 +32,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .errors import FidlensError
+from .progress import progress_bar
 
 NO_FACE_SCORE = float("-inf")
 _CHANNELS = (1, 3, 4)
@@ -172,7 +172,7 @@ class FaceDetector:
         """Scores (float64, one per image) of a batch or any iterable of images."""
         total = len(images) if hasattr(images, "__len__") else None
         items = _iterate(images)
-        bar = tqdm(items, total=total, desc="face detection", unit="img", disable=not progress)
+        bar = progress_bar(items, total=total, desc="face detection", unit="img", disable=not progress)
         return np.array([self.score(image) for image in bar], dtype=np.float64)
 
     def describe(self) -> str:

@@ -28,8 +28,13 @@ import scipy.linalg.lapack
 from .errors import StatisticsError
 
 __all__ = [
+    "MAX_DIM",
     "FewSamplesWarning",
     "ReferenceStatistics",
+    "certify_psd",
+    "check_eigenvalues",
+    "check_statistics",
+    "check_statistics_layout",
     "frechet_distance",
     "frechet_distance_from_features",
     "frechet_distance_torch",
@@ -55,9 +60,44 @@ def _warn_few_samples(n: int, d: int, stacklevel: int = 3) -> None:
     )
 
 
+# Limits on statistics: beyond these a file is damaged or hostile, not a feature space.
+MAX_DIM = 100_000
+# Relative asymmetry max|S - S^T| / max|S| that is still rounding (it is then symmetrised).
+ASYMMETRY_RTOL = 1e-6
+# Smallest eigenvalue / largest |eigenvalue| below -INDEFINITE_RTOL: not a covariance.
+# Rounding negatives of a singular covariance (N < d) are ~1e-15 in float64 and ~1e-8
+# when the file stored float32; a materially indefinite matrix is far beyond both.
+INDEFINITE_RTOL = 1e-5
+# A total FID below -NEGATIVE_FID_RTOL * (||dmu||^2 + tr S1 + tr S2) is not rounding.
+NEGATIVE_FID_RTOL = 1e-8
+
+
 def _check_numeric(arr: np.ndarray, name: str) -> None:
-    if arr.dtype.kind not in "fiu":
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise StatisticsError(
+            f"{name} is complex ({arr.dtype}); statistics must be real, and fidlens will not drop "
+            "an imaginary part silently"
+        )
+    if kind in "USa":
+        raise StatisticsError(f"{name} holds text (dtype {arr.dtype}), not numbers")
+    if kind not in "fiu":
         raise StatisticsError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+
+
+def _check_dim(d: int, name: str) -> None:
+    if d < 1:
+        raise StatisticsError(f"{name} has no feature dimensions (d=0)")
+    if d > MAX_DIM:
+        raise StatisticsError(f"{name} has d={d} feature dimensions, more than the {MAX_DIM} fidlens accepts")
+
+
+def asymmetry(sigma: np.ndarray) -> float:
+    """max|S - S^T| / max|S| (0 for a zero matrix): how far S is from symmetric, relatively."""
+    top = float(np.abs(sigma).max()) if sigma.size else 0.0
+    if top == 0.0:
+        return 0.0
+    return float(np.abs(sigma - sigma.T).max()) / top
 
 
 def _features(x: Any, name: str) -> np.ndarray:
@@ -84,20 +124,107 @@ def _mean_vec(mu: Any, name: str) -> np.ndarray:
     _check_numeric(arr, name)
     if arr.ndim != 1:
         raise StatisticsError(f"{name} must be 1-D (d,), got shape {arr.shape}")
+    _check_dim(arr.shape[0], name)
     arr = arr.astype(np.float64, copy=False)
     _finite_or_raise(arr, name)
     return arr
 
 
 def _cov_mat(sigma: Any, name: str) -> np.ndarray:
-    """Validate a covariance and return its float64 symmetrisation (A + A^T) / 2."""
+    """Validate a covariance and return its float64 symmetrisation (A + A^T) / 2.
+
+    Only rounding-level asymmetry is symmetrised away; a matrix that is materially
+    non-symmetric is not a covariance (a damaged or transposed-wrong file) and is refused.
+    """
     arr = np.asarray(sigma)
     _check_numeric(arr, name)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise StatisticsError(f"{name} must be a square 2-D (d, d) matrix, got shape {arr.shape}")
+    _check_dim(arr.shape[0], name)
     arr = arr.astype(np.float64, copy=False)
     _finite_or_raise(arr, name)
+    skew = asymmetry(arr)
+    if skew > ASYMMETRY_RTOL:
+        raise StatisticsError(
+            f"{name} is not symmetric: max|S - S^T| / max|S| = {skew:.3g} (rounding allows {ASYMMETRY_RTOL:g})"
+        )
     return 0.5 * (arr + arr.T)
+
+
+def check_statistics(mu: Any, sigma: Any, name: str = "statistics") -> tuple[np.ndarray, np.ndarray]:
+    """Refuse mu/sigma that cannot be a Gaussian's parameters; return (mu, symmetrised sigma) in float64.
+
+    The structural checks every reader of statistics shares (O(d^2)): real numeric dtype,
+    1 <= d <= MAX_DIM, shapes that fit, finite values, symmetric up to rounding. Whether
+    sigma is positive semi-definite needs its spectrum and is checked where FID computes it.
+    """
+    m = _mean_vec(mu, f"mu of {name}")
+    s = _cov_mat(sigma, f"sigma of {name}")
+    if m.shape[0] != s.shape[0]:
+        raise StatisticsError(f"{name}: mu {m.shape} and sigma {s.shape} do not fit together")
+    return m, s
+
+
+def check_statistics_layout(
+    mu_shape: tuple[int, ...],
+    mu_dtype: np.dtype,
+    sigma_shape: tuple[int, ...],
+    sigma_dtype: np.dtype,
+    name: str = "statistics",
+) -> None:
+    """The checks of `check_statistics` that need only shapes and dtypes (e.g. a file's headers).
+
+    Run before loading, so that a file declaring text, complex numbers or a 10^6 x 10^6
+    covariance is refused without allocating anything.
+    """
+    _check_numeric(np.empty(0, dtype=mu_dtype), f"mu of {name}")
+    _check_numeric(np.empty(0, dtype=sigma_dtype), f"sigma of {name}")
+    if len(mu_shape) != 1:
+        raise StatisticsError(f"mu of {name} must be 1-D (d,), got shape {tuple(mu_shape)}")
+    if len(sigma_shape) != 2 or sigma_shape[0] != sigma_shape[1]:
+        raise StatisticsError(f"sigma of {name} must be a square 2-D (d, d) matrix, got shape {tuple(sigma_shape)}")
+    _check_dim(mu_shape[0], f"mu of {name}")
+    _check_dim(sigma_shape[0], f"sigma of {name}")
+    if mu_shape[0] != sigma_shape[0]:
+        raise StatisticsError(f"{name}: mu {tuple(mu_shape)} and sigma {tuple(sigma_shape)} do not fit together")
+
+
+def check_eigenvalues(lam: np.ndarray, name: str) -> None:
+    """Refuse a covariance whose eigenvalues ``lam`` are materially negative (see INDEFINITE_RTOL)."""
+    if not lam.size:
+        return
+    low, high = float(lam.min()), float(lam.max())
+    scale = max(abs(low), abs(high))
+    if low < 0.0 and (scale == 0.0 or low < -INDEFINITE_RTOL * scale):
+        count = int(np.count_nonzero(lam < -INDEFINITE_RTOL * scale))
+        raise StatisticsError(
+            f"{name} is not a covariance: it is indefinite, smallest eigenvalue {low:.6g}, largest {high:.6g} "
+            f"({count} eigenvalue(s) below -{INDEFINITE_RTOL:g} x the largest magnitude)"
+        )
+
+
+def certify_psd(sym: np.ndarray, name: str) -> None:
+    """Refuse a symmetric float64 matrix that is materially indefinite, without an eigensolve if possible.
+
+    A pivoted Cholesky (LAPACK ``dpstrf``) factors the positive part: rank r costs O(d^2 r),
+    full rank one Cholesky. With P^T S P = [L1; L2][L1; L2]^T + diag(0, R) the remainder R
+    bounds the most negative eigenvalue: x^T S x >= -||R||_2 |x|^2 >= -||R||_F |x|^2, and the
+    largest eigenvalue is at least max(diag S). So ||R||_F <= INDEFINITE_RTOL * max(diag S)
+    proves the matrix acceptable; only otherwise is the spectrum computed (``eigvalsh``),
+    to decide and to report the smallest and largest eigenvalue.
+    """
+    d = sym.shape[0]
+    top = float(sym.diagonal().max()) if d else 0.0
+    if top > 0.0:
+        factor, piv, rank, _info = scipy.linalg.lapack.dpstrf(sym, lower=1, tol=1e-7 * top)
+        if rank == d:
+            return
+        order = piv[:d] - 1
+        low = factor[rank:, :rank]  # strictly below the diagonal: the computed L2
+        rest = sym[np.ix_(order[rank:], order[rank:])] - low @ low.T
+        if float(np.linalg.norm(rest)) <= INDEFINITE_RTOL * top:
+            return
+    check_eigenvalues(np.linalg.eigvalsh(sym), name)
 
 
 def _check_pair(mu: np.ndarray, sigma: np.ndarray, label: str) -> int:
@@ -108,9 +235,10 @@ def _check_pair(mu: np.ndarray, sigma: np.ndarray, label: str) -> int:
     return mu.shape[0]
 
 
-def _check_same_dim(d1: int, d2: int) -> None:
+def _check_same_dim(d1: int, d2: int, names: tuple[str, str] | None = None) -> None:
     if d1 != d2:
-        raise StatisticsError(f"feature dimensions differ: set 1 has d={d1}, set 2 has d={d2}")
+        a, b = names or ("set 1", "set 2")
+        raise StatisticsError(f"feature dimensions differ: {a} has d={d1}, {b} has d={d2}")
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -172,15 +300,17 @@ def _drop_noise(lam: np.ndarray) -> np.ndarray:
     return np.where(lam > floor, lam, 0.0)
 
 
-def _psd_factor(sym: np.ndarray) -> np.ndarray:
+def _psd_factor(sym: np.ndarray, name: str = "sigma") -> np.ndarray:
     """W (d, r) with W W^T = sym: eigenvectors scaled by sqrt(eigenvalue), kept ones only.
 
     ``sym`` must already be symmetric float64. W = V_r diag(sqrt(lam_r)), so
     W^T B W = D^{1/2} V_r^T B V_r D^{1/2} is orthogonally similar to S B S with
     S = sym^{1/2}: same eigenvalues, one matrix product fewer, and r x r instead of
-    d x d when ``sym`` is singular.
+    d x d when ``sym`` is singular. The eigenvalues also prove ``sym`` is a covariance
+    (not materially indefinite) at no extra cost.
     """
     w, v = np.linalg.eigh(sym)
+    check_eigenvalues(w, name)
     w = _drop_noise(w)
     keep = w > 0.0
     return v[:, keep] * np.sqrt(w[keep])
@@ -192,22 +322,24 @@ def _psd_factor(sym: np.ndarray) -> np.ndarray:
 _CHOLESKY_MIN_RCOND = 1e-9
 
 
-def _fast_factor(sym: np.ndarray) -> np.ndarray:
+def _fast_factor(sym: np.ndarray, name: str = "sigma1") -> np.ndarray:
     """A factor F with F F^T = sym: Cholesky when sym is well conditioned, else ``eigh``.
 
     Any such F gives eig(F^T B F) = eig(sym B), so the trace term does not depend on
     which factor is used. Cholesky costs a fraction of ``eigh`` (about 0.13 s against
     0.75 s at d = 2048 here); singular or ill-conditioned covariances (N < d) take the
-    ``eigh`` route, whose noise-eigenvalue handling they need.
+    ``eigh`` route, whose noise-eigenvalue handling they need. Either route proves that
+    ``sym`` is not materially indefinite: a Cholesky exists only for a positive definite
+    matrix, and the ``eigh`` route checks the eigenvalues it computes.
     """
     try:
         low = np.linalg.cholesky(sym)
     except np.linalg.LinAlgError:
-        return _psd_factor(sym)
+        return _psd_factor(sym, name)
     anorm = float(np.abs(sym).sum(axis=0).max())
     rcond, info = scipy.linalg.lapack.dpocon(low, anorm, uplo="L")
     if info != 0 or not rcond > _CHOLESKY_MIN_RCOND:
-        return _psd_factor(sym)
+        return _psd_factor(sym, name)
     return low
 
 
@@ -219,6 +351,7 @@ def matrix_sqrt_psd(sigma: np.ndarray) -> np.ndarray:
     """
     s = _cov_mat(sigma, "sigma")
     w, v = np.linalg.eigh(s)
+    check_eigenvalues(w, "sigma")
     root = (v * np.sqrt(_drop_noise(w))) @ v.T
     return 0.5 * (root + root.T)
 
@@ -246,30 +379,63 @@ def sqrt_trace_term(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     s1 = _cov_mat(sigma1, "sigma1")
     s2 = _cov_mat(sigma2, "sigma2")
     _check_same_dim(s1.shape[0], s2.shape[0])
-    return _trace_sqrt_from_factor(_fast_factor(s1), s2)
+    factor = _fast_factor(s1, "sigma1")
+    certify_psd(s2, "sigma2")
+    return _trace_sqrt_from_factor(factor, s2)
 
 
 def _assemble(mean_sq: float, tr1: float, tr2: float, tr_sqrt: float) -> float:
-    # FID >= 0 mathematically; a value like -1e-12 is rounding noise, not information.
-    return max(float(mean_sq + tr1 + tr2 - 2.0 * tr_sqrt), 0.0)
+    """The FID total; rounding negatives become 0, a real negative is refused with its value.
+
+    FID >= 0 mathematically, so a value like -1e-12 is rounding noise, not information;
+    but clipping must never hide a negative that comes from inconsistent statistics.
+    """
+    total = float(mean_sq + tr1 + tr2 - 2.0 * tr_sqrt)
+    scale = abs(mean_sq) + abs(tr1) + abs(tr2) + 2.0 * abs(tr_sqrt)
+    if total < -NEGATIVE_FID_RTOL * scale:
+        raise StatisticsError(
+            f"FID came out negative ({total:.6g}; rounding allows {-NEGATIVE_FID_RTOL * scale:.3g}): "
+            f"the statistics are inconsistent (||mu1-mu2||^2 = {mean_sq:.6g}, tr S1 = {tr1:.6g}, "
+            f"tr S2 = {tr2:.6g}, tr sqrt(S1 S2) = {tr_sqrt:.6g})"
+        )
+    return max(total, 0.0)
+
+
+def _side_names(names: tuple[str, str] | None) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
+    """(mu name, sigma name, set name) for each side of a comparison, for error messages."""
+    if names is None:
+        return ("mu1", "sigma1", "set 1"), ("mu2", "sigma2", "set 2")
+    a, b = names
+    return (f"mu of {a}", f"sigma of {a}", a), (f"mu of {b}", f"sigma of {b}", b)
 
 
 def frechet_distance(
-    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
+    mu1: np.ndarray,
+    sigma1: np.ndarray,
+    mu2: np.ndarray,
+    sigma2: np.ndarray,
+    *,
+    names: tuple[str, str] | None = None,
 ) -> float:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), exact in float64.
 
-    Inputs are validated (shapes, matching d, finite) and symmetrised. Tiny negative
-    results from rounding are clipped to 0. Cost: one Cholesky (or ``eigh`` if sigma1 is
-    singular or ill conditioned) of sigma1, two matrix products and one ``eigvalsh``.
+    Inputs are validated (real, shapes, matching d, finite, symmetric up to rounding, not
+    materially indefinite) and symmetrised; ``names`` (e.g. the two file names) label the
+    two sides in error messages. Tiny negative results from rounding are clipped to 0; a
+    real negative is an error. Cost: one Cholesky (or ``eigh`` if sigma1 is singular or ill
+    conditioned) of sigma1, a pivoted Cholesky of sigma2 (the proof that it is PSD), two
+    matrix products and one ``eigvalsh``.
     """
-    m1, s1 = _mean_vec(mu1, "mu1"), _cov_mat(sigma1, "sigma1")
-    m2, s2 = _mean_vec(mu2, "mu2"), _cov_mat(sigma2, "sigma2")
-    d1 = _check_pair(m1, s1, "set 1")
-    d2 = _check_pair(m2, s2, "set 2")
-    _check_same_dim(d1, d2)
+    (mu1_n, s1_n, set1), (mu2_n, s2_n, set2) = _side_names(names)
+    m1, s1 = _mean_vec(mu1, mu1_n), _cov_mat(sigma1, s1_n)
+    m2, s2 = _mean_vec(mu2, mu2_n), _cov_mat(sigma2, s2_n)
+    d1 = _check_pair(m1, s1, set1)
+    d2 = _check_pair(m2, s2, set2)
+    _check_same_dim(d1, d2, names)
     diff = m1 - m2
-    tr_sqrt = _trace_sqrt_from_factor(_fast_factor(s1), s2)
+    factor = _fast_factor(s1, s1_n)
+    certify_psd(s2, s2_n)
+    tr_sqrt = _trace_sqrt_from_factor(factor, s2)
     return _assemble(float(diff @ diff), float(np.trace(s1)), float(np.trace(s2)), tr_sqrt)
 
 
@@ -287,6 +453,7 @@ class ReferenceStatistics:
         self.sigma = _cov_mat(sigma, "sigma")
         self.dim = _check_pair(self.mu, self.sigma, "reference")
         w, v = np.linalg.eigh(self.sigma)
+        check_eigenvalues(w, "sigma")
         root_w = np.sqrt(_drop_noise(w))
         keep = root_w > 0.0
         # W = V_r sqrt(D_r), W W^T = sigma: used by fid(); sqrt_sigma = V sqrt(D) V^T
@@ -304,6 +471,7 @@ class ReferenceStatistics:
         """FID between this reference (as set 1) and N(mu2, sigma2)."""
         m2, s2 = _mean_vec(mu2, "mu2"), _cov_mat(sigma2, "sigma2")
         _check_same_dim(self.dim, _check_pair(m2, s2, "set 2"))
+        certify_psd(s2, "sigma2")
         diff = self.mu - m2
         tr_sqrt = _trace_sqrt_from_factor(self._factor, s2)
         return _assemble(float(diff @ diff), self.trace, float(np.trace(s2)), tr_sqrt)

@@ -14,28 +14,45 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from .errors import FidlensError
 from .generators.base import NOISE_MODES, GeneratorBase, to_uint8, z_from_seed
 from .inception import FidInceptionV3
+from .pairs.latents import MAX_SEED  # NVIDIA seeds seed numpy's RandomState: 32-bit integers
+from .precision import exact_math
+from .progress import progress_bar
+
+MAX_SEEDS_PER_RUN = 1_000_000  # more is a typo ('0-4294967295'), and the list alone would fill memory
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'0-3,10' → [0, 1, 2, 3, 10]; ranges are inclusive, as in NVIDIA's scripts."""
-    seeds: list[int] = []
-    for part in filter(None, (p.strip() for p in str(text).split(","))):
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+    """'0-3,10' → [0, 1, 2, 3, 10]; ranges are inclusive, as in NVIDIA's scripts.
+
+    Seeds must lie in [0, 2**32 - 1] (what RandomState accepts); the count is bounded before
+    any list is built.
+    """
+    parts = [p for p in (p.strip() for p in str(text).split(",")) if p]
+    if not parts:
+        raise FidlensError("no seeds given: use numbers and ranges like 0-3,10")
+    ranges: list[tuple[int, int]] = []
+    for part in parts:
+        shown = part if len(part) <= 40 else part[:37] + "..."
+        match = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", part)
         if not match:
-            raise FidlensError(f"cannot read seeds '{part}': use numbers and ranges like 0-3,10")
+            raise FidlensError(f"cannot read seeds '{shown}': use numbers and ranges like 0-3,10")
+        if any(len(g.lstrip("0")) > 10 for g in match.groups(default="")):  # before int(): no 10**4000
+            raise FidlensError(f"seed '{shown}' is larger than 2**32 - 1 = {MAX_SEED}")
         first = int(match.group(1))
         last = int(match.group(2)) if match.group(2) else first
+        if max(first, last) > MAX_SEED:
+            raise FidlensError(f"seed '{shown}' is larger than 2**32 - 1 = {MAX_SEED}")
         if last < first:
-            raise FidlensError(f"seed range '{part}' runs backwards")
-        seeds.extend(range(first, last + 1))
-    if not seeds:
-        raise FidlensError("no seeds given")
-    return seeds
+            raise FidlensError(f"seed range '{shown}' runs backwards")
+        ranges.append((first, last))
+    count = sum(last - first + 1 for first, last in ranges)
+    if count > MAX_SEEDS_PER_RUN:
+        raise FidlensError(f"the seeds name {count} images; at most {MAX_SEEDS_PER_RUN} per run")
+    return [seed for first, last in ranges for seed in range(first, last + 1)]
 
 
 def class_labels(G: GeneratorBase, class_idx: int | None, n: int, device: torch.device) -> torch.Tensor | None:
@@ -56,6 +73,7 @@ def _check_noise_mode(noise_mode: str) -> None:
 
 
 @torch.no_grad()
+@exact_math()  # full float32 on GPUs, every call (see fidlens.precision)
 def ws_for_latents(G: GeneratorBase, z: np.ndarray, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                    class_idx: int | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
     """The mapping output (N, num_ws, w_dim) for latents z (N, z_dim)."""
@@ -66,6 +84,7 @@ def ws_for_latents(G: GeneratorBase, z: np.ndarray, *, truncation_psi: float = 1
 
 
 @torch.no_grad()
+@exact_math()
 def synthesize_uint8(G: GeneratorBase, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
     """uint8 NCHW images from ws, converted as the reference does."""
     _check_noise_mode(noise_mode)
@@ -83,13 +102,13 @@ def images_for_seeds(G: GeneratorBase, seeds: Sequence[int], *, truncation_psi: 
 
 def save_seed_images(G: GeneratorBase, seeds: Sequence[int], outdir: str | os.PathLike, *, batch_size: int = 8,
                      **kwargs) -> list[Path]:
-    """Write ``outdir/seed0000.png`` … (RGB PNG, native size) for each seed."""
+    """Write ``outdir/seed0000.png`` … (PNG, native size; RGB, or greyscale for one-channel generators) for each seed."""
     from .atomic import atomic_path
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
-    for start in tqdm(range(0, len(seeds), batch_size), desc="generate", unit="batch"):
+    for start in progress_bar(range(0, len(seeds), batch_size), desc="generate", unit="batch"):
         chunk = list(seeds[start : start + batch_size])
         images = images_for_seeds(G, chunk, **kwargs).permute(0, 2, 3, 1).cpu().numpy()
         for seed, image in zip(chunk, images):
@@ -125,7 +144,7 @@ def generated_features(G: GeneratorBase, detector: FidInceptionV3, num_images: i
     if want_logits:
         out["logits"] = np.empty((num_images, 1008), dtype=np.float32)
     done = 0
-    with tqdm(total=num_images, desc="generated features", unit="img", disable=not progress) as bar:
+    with progress_bar(total=num_images, desc="generated features", unit="img", disable=not progress) as bar:
         for images in generated_batches(G, num_images, latent_seed, batch_size=batch_size, device=device, **kwargs):
             with torch.inference_mode():
                 result = detector.extract(images.to(device), want_logits=want_logits)

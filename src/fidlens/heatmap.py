@@ -38,6 +38,17 @@ class Explanation:
     fid_with_image: float
     feature_gradient: np.ndarray  # g = ∂L/∂f (2048,)
     top_classes: list[tuple[int, float]] | None  # (index, probability), best first; None without logits
+    fid_without_image: float = float("nan")  # FID of the N−1 generated images alone (same reference)
+
+    @property
+    def delta_fid(self) -> float:
+        """FID with the image minus FID of the generated set without it."""
+        return self.fid_with_image - self.fid_without_image
+
+    @property
+    def gradient_norm(self) -> float:
+        """‖g‖ = ‖∂L/∂f‖₂, how strongly this image's feature pulls on FID."""
+        return float(np.linalg.norm(self.feature_gradient))
 
 
 class FidSensitivity:
@@ -71,6 +82,15 @@ class FidSensitivity:
         inner_g = sqrt_r @ np.asarray(generated.sigma, dtype=np.float64) @ sqrt_r
         self.inner_g = as64(0.5 * (inner_g + inner_g.T))
         self.n = generated.num_images + 1
+        self._fid_without: float | None = None
+
+    def fid_without_image(self) -> float:
+        """FID of the generated statistics alone (N−1 images), by the same formula; computed once."""
+        if self._fid_without is None:
+            diff = self.mu_r - self.mu_g
+            loss = diff @ diff + self.trace_r + self.trace_g - 2 * trace_sqrt_psd(self.inner_g)
+            self._fid_without = float(loss)
+        return self._fid_without
 
     def loss_and_gradient(self, feature: torch.Tensor) -> tuple[float, torch.Tensor]:
         """L = FID with ``feature`` added to the generated set, and g = ∂L/∂f (float64)."""
@@ -93,7 +113,8 @@ class FidSensitivity:
 
     def explain(self, image: np.ndarray | torch.Tensor, *, top_k: int = 10) -> Explanation:
         """The sensitivity map of one uint8 image (HWC or CHW)."""
-        chw = torch.as_tensor(np.asarray(image))
+        # a tensor may live on the GPU already; numpy cannot read it there
+        chw = image.detach().cpu() if isinstance(image, torch.Tensor) else torch.as_tensor(np.asarray(image))
         if chw.ndim != 3:
             raise FidlensError(f"expected one image (H, W, C), got shape {tuple(chw.shape)}")
         if chw.shape[0] not in (1, 3):
@@ -111,7 +132,8 @@ class FidSensitivity:
             probs = torch.softmax(out.logits[0].double(), dim=0)
             values, indices = probs.topk(top_k)
             top = [(int(i), float(v)) for i, v in zip(indices, values)]
-        return Explanation(hwc, cam.cpu().numpy(), overlay, heat, loss, grad.cpu().numpy(), top)
+        return Explanation(hwc, cam.cpu().numpy(), overlay, heat, loss, grad.cpu().numpy(), top,
+                           self.fid_without_image())
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:
@@ -120,15 +142,35 @@ def _minmax(x: np.ndarray) -> np.ndarray:
     return (x - lo) / (hi - lo) if hi > lo else x
 
 
-def render_overlay(cam: np.ndarray, image: np.ndarray, colormap: str = "viridis") -> tuple[np.ndarray, np.ndarray]:
-    """8×8 map → uint8 → Lanczos upsampling → colormap; overlay = minmax(2·heat + image)."""
+def shared_limits(*cams: np.ndarray) -> tuple[float, float]:
+    """One (min, max) over several maps, so their colours can be compared with each other."""
+    if not cams:
+        raise FidlensError("shared_limits needs at least one map")
+    return min(float(np.min(c)) for c in cams), max(float(np.max(c)) for c in cams)
+
+
+def render_overlay(cam: np.ndarray, image: np.ndarray, colormap: str = "viridis",
+                   limits: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """8×8 map → uint8 → Lanczos upsampling → colormap; overlay = minmax(2·heat + image).
+
+    Without ``limits`` the map is min–max normalised on its own (the release's picture). With
+    ``limits`` (e.g. from :func:`shared_limits`) every map uses that one scale, and the overlay is
+    (2·heat + image)/3 instead of a per-image min–max, so equal colours mean equal values.
+    """
     from matplotlib import colormaps
 
-    cam8 = np.uint8(np.clip(_minmax(cam.astype(np.float64)) * 255, 0, 255))
+    cam = cam.astype(np.float64)
+    if limits is None:
+        scaled = _minmax(cam)
+    else:
+        lo, hi = limits
+        scaled = np.clip((cam - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(cam)
+    cam8 = np.uint8(np.clip(scaled * 255, 0, 255))
     h, w = image.shape[:2]
     upsampled = np.asarray(Image.fromarray(cam8).resize((w, h), Image.Resampling.LANCZOS))
     heat = colormaps[colormap](upsampled / 255.0)[..., :3]
-    overlay = _minmax(2.0 * heat + image.astype(np.float64) / 255.0)
+    mixed = 2.0 * heat + image.astype(np.float64) / 255.0
+    overlay = _minmax(mixed) if limits is None else np.clip(mixed / 3.0, 0.0, 1.0)
     return heat, overlay
 
 
@@ -145,73 +187,28 @@ def class_caption(top: list[tuple[int, float]] | None) -> str:
 
 def save_heatmap_figure(explanation: Explanation, path: str | os.PathLike, *, title: str, subtitle: str,
                         show_top10: bool = True) -> None:
-    """Image | overlay (| Top-10 bars when logits exist), with the class or the no-logits note."""
-    import matplotlib
+    """Image | overlay with colourbar (| Top-10 bars), FID with/without the image; see heatmap_figures."""
+    from .heatmap_figures import draw_heatmap_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .atomic import atomic_path
-
-    bars = show_top10 and explanation.top_classes is not None
-    fig, axes = plt.subplots(1, 3 if bars else 2, figsize=(9.6 if bars else 6.6, 3.9))
-    axes[0].imshow(explanation.image)
-    axes[0].set_title("image", fontsize=9)
-    axes[1].imshow(explanation.overlay)
-    axes[1].set_title("FID sensitivity", fontsize=9)
-    for ax in axes[:2]:
-        ax.set_axis_off()
-    if bars:
-        idx, probs = zip(*explanation.top_classes)
-        axes[2].barh(range(len(idx))[::-1], probs, color="0.4")
-        axes[2].set_yticks(range(len(idx))[::-1], [f"#{i}" for i in idx], fontsize=7)
-        axes[2].set_xlabel("probability", fontsize=8)
-        axes[2].set_title("Top-10 ImageNet classes", fontsize=9)
-    fig.suptitle(title, fontsize=10, wrap=True)
-    fig.text(0.5, 0.07, class_caption(explanation.top_classes), ha="center", fontsize=9)
-    fig.text(0.5, 0.02, subtitle, ha="center", fontsize=7, color="0.3", wrap=True)
-    fig.tight_layout(rect=(0, 0.11, 1, 0.93))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=130, format="png")
-    plt.close(fig)
+    draw_heatmap_figure(explanation, path, title=title, subtitle=subtitle, show_top10=show_top10)
 
 
 def save_heatmap_grid(explanations: list[Explanation], labels: list[str], rows: int, cols: int,
                       path: str | os.PathLike, *, title: str, subtitle: str) -> None:
-    """rows × cols overlays, each captioned with its seed (and Top-1 class when known)."""
-    import matplotlib
+    """rows × cols tiles of image + overlay, each with its label and ΔFID; see heatmap_figures."""
+    from .heatmap_figures import draw_heatmap_grid
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .atomic import atomic_path
-
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.15 * rows + 0.8), squeeze=False)
-    for ax, explanation, label in zip(axes.flat, explanations, labels):
-        ax.imshow(explanation.overlay)
-        caption = label if explanation.top_classes is None else f"{label} · #{explanation.top_classes[0][0]}"
-        ax.set_title(caption, fontsize=7)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    fig.suptitle(title, fontsize=10, wrap=True)
-    note = no_labels_note() if explanations and explanations[0].top_classes is None else "#k = Top-1 ImageNet class"
-    fig.text(0.5, 0.035, note, ha="center", fontsize=8)
-    fig.text(0.5, 0.008, subtitle, ha="center", fontsize=7, color="0.3", wrap=True)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.95), h_pad=1.2)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    draw_heatmap_grid(explanations, labels, rows, cols, path, title=title, subtitle=subtitle)
 
 
 def explain_seeds(sensitivity: FidSensitivity, G, seeds: list[int], *, progress: bool = True,
                   **sampling) -> list[Explanation]:
     """Heatmaps of generator images z = RandomState(seed).randn(1, z_dim), one forward each."""
-    from tqdm import tqdm
-
     from .generate import images_for_seeds
+    from .progress import progress_bar
 
     out = []
-    for seed in tqdm(seeds, desc="heatmaps", unit="img", disable=not progress):
+    for seed in progress_bar(seeds, desc="heatmaps", unit="img", disable=not progress):
         image = images_for_seeds(G, [seed], device=sensitivity.device, **sampling)[0]
         out.append(sensitivity.explain(image))
     return out
@@ -220,15 +217,14 @@ def explain_seeds(sensitivity: FidSensitivity, G, seeds: list[int], *, progress:
 def explain_source_images(sensitivity: FidSensitivity, path: str | os.PathLike, indices: list[int], *,
                           progress: bool = True) -> list[Explanation]:
     """Heatmaps of images from a folder or dataset ZIP (e.g. a real image, or a saved sample)."""
-    from tqdm import tqdm
-
     from .datasets import open_image_source
+    from .progress import progress_bar
 
     source = open_image_source(path)
     bad = [i for i in indices if not 0 <= i < len(source)]
     if bad:
         raise FidlensError(f"image index {bad[0]} is out of range: {path} has {len(source)} images")
-    return [sensitivity.explain(source[i]) for i in tqdm(indices, desc="heatmaps", unit="img", disable=not progress)]
+    return [sensitivity.explain(source[i]) for i in progress_bar(indices, desc="heatmaps", unit="img", disable=not progress)]
 
 
 def describe_setup(sensitivity: FidSensitivity, reference: Statistics, generated: Statistics) -> str:

@@ -270,8 +270,11 @@ class FidInceptionV3(nn.Module):
         return (x - 128.0) / 128.0
 
     def forward_normalized(self, x: torch.Tensor, *, want_map: bool = False, want_logits: bool = False) -> InceptionOutputs:
-        """Run the network on an already normalised 299×299 batch."""
-        fmap = self.layers(x.contiguous(memory_format=torch.channels_last))
+        """Run the network on an already normalised 299×299 batch (TF32 off on GPUs: `fidlens.precision`)."""
+        from .precision import exact_math
+
+        with exact_math():
+            fmap = self.layers(x.contiguous(memory_format=torch.channels_last))
         pool3 = fmap.mean(dim=(2, 3))
         logits = None
         if want_logits:

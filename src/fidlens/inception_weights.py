@@ -5,7 +5,10 @@
 - pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` (a state dict in torchvision's
   naming): features and the 1008-way ``fc``.
 
-The TorchScript files are read only for their tensors; their code is never run.
+The TorchScript files are read only for their tensors (`fidlens.safe_torch_archive`: no
+TorchScript, no pickled globals are ever run); state dicts go through ``torch.load`` with
+``weights_only=True``. A file under a published name must have the published sha256
+(`fidlens.assets.verify_weights`); any file's sha256 becomes the detector's ``weights_sha256``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from .assets import file_sha256
+from .assets import save_stamp, verify_weights
 from .errors import AssetError
 from .inception import FidInceptionV3
+from .safe_torch_archive import torchscript_state_dict
 
 LOGITS_WEIGHT_FILES = ("inception-2015-12-05.pt", "pt_inception-2015-12-05-6726825d.pth")
 
@@ -177,13 +181,13 @@ def read_weight_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise AssetError(f"{path} is not a PyTorch weights file (not a zip archive; truncated download?)")
     with zipfile.ZipFile(path) as archive:
         is_torchscript = any(re.search(r"(^|/)code/", n) for n in archive.namelist())
-    try:
-        if is_torchscript:
-            state = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-        else:
+    if is_torchscript:
+        state = torchscript_state_dict(path)  # tensors only: the archive's code never runs
+    else:
+        try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged archives
-        raise AssetError(f"cannot read Inception weights {path}: {exc}".splitlines()[0]) from exc
+        except Exception as exc:  # torch raises many types for damaged archives
+            raise AssetError(f"cannot read Inception weights {path}: {exc}".splitlines()[0]) from exc
     if not isinstance(state, dict):
         raise AssetError(f"{path} does not hold a state dict")
     if any(k.startswith(("Conv2d_1a_3x3", "Mixed_5b")) for k in state):
@@ -199,7 +203,10 @@ def load_inception(
 ) -> FidInceptionV3:
     """Build the network and fill it from ``path``; logits exist iff the file has an output layer."""
     path = Path(path)
-    digest = file_sha256(path) if path.is_file() else None
+    if not path.is_file():
+        raise AssetError(f"Inception weights not found at {path}; run `fidlens fetch-inception` to fetch the default")
+    checked = verify_weights(path)
+    digest = checked.sha256
     if verify_sha256 is not None and digest != verify_sha256:
         raise AssetError(f"{path} has sha256 {digest}, expected {verify_sha256}; delete it and fetch it again")
     state = read_weight_tensors(path)
@@ -218,4 +225,5 @@ def load_inception(
     model.load_state_dict(state, strict=False)
     model.weights_name = path.name
     model.weights_sha256 = digest
+    save_stamp(checked)  # only a file that loaded earns a stamp (nothing is left beside a bad one)
     return model.to(device)

@@ -14,19 +14,23 @@ import contextlib
 import hashlib
 import json
 import os
-import zipfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, precision
 from .atomic import atomic_path
 from .errors import StatisticsError
-from .frechet import mean_and_covariance
+from .frechet import check_statistics, check_statistics_layout, mean_and_covariance
+from .npzread import inspect_npz, read_members
 
 COVARIANCE_CONVENTIONS = ("unbiased", "population")
+# Largest feature array read from a .npz (16 GiB: two million 2048-d float32 features).
+MAX_FEATURE_BYTES = 16 * 2**30
+_MAX_META_BYTES = 16 * 2**20
 _FEATURE_FORMAT = 1
 
 
@@ -36,14 +40,9 @@ def _save_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
 
 
 def _load_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
-    path = Path(path)
-    if not path.is_file():
-        raise StatisticsError(f"{what} file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise StatisticsError(f"{path} is not a readable {what} file ({exc}); delete it to recompute") from exc
+    """Every array of a ``.npz``, checked from the headers first (see `fidlens.npzread`)."""
+    members = inspect_npz(path, what)
+    return read_members(path, members.values(), what, max_bytes=MAX_FEATURE_BYTES)
 
 
 def _meta_array(value: Any) -> np.ndarray:
@@ -109,12 +108,31 @@ class Statistics:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Statistics:
-        data = _load_npz(path, "statistics")
-        if "mu" not in data or "sigma" not in data:
-            raise StatisticsError(f"{path} has no 'mu'/'sigma' arrays; is it a statistics file?")
+        """Read a statistics ``.npz`` (fidlens or pytorch-fid), refusing anything that is not one.
+
+        Shapes and dtypes are checked from the file's headers before loading (no huge
+        allocation, no pickles), then values with `check_statistics` (finite, real,
+        symmetric up to rounding). Whether sigma is PSD is checked where FID uses it.
+        """
+        members = inspect_npz(path, "statistics")
+        if "mu" not in members or "sigma" not in members:
+            raise StatisticsError(
+                f"{path} has no 'mu'/'sigma' arrays; is it a statistics file? (it holds: {', '.join(members)})"
+            )
+        mu_h, sigma_h = members["mu"], members["sigma"]
+        check_statistics_layout(mu_h.shape, mu_h.dtype, sigma_h.shape, sigma_h.dtype, str(path))
+        wanted = [mu_h, sigma_h]
+        for key, member in members.items():
+            if key in ("mu", "sigma"):
+                continue
+            if member.holds_objects or member.nbytes > _MAX_META_BYTES:
+                why = "pickled objects" if member.holds_objects else "too large"
+                warnings.warn(f"{path}: ignoring metadata '{key}' ({why})", stacklevel=2)
+                continue
+            wanted.append(member)
+        data = read_members(path, wanted, "statistics")
+        check_statistics(data["mu"], data["sigma"], str(path))
         mu, sigma = data.pop("mu").astype(np.float64), data.pop("sigma").astype(np.float64)
-        if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-            raise StatisticsError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not fit together")
         meta: dict[str, Any] = {}
         for key, value in data.items():
             item = value.item() if value.ndim == 0 else value.tolist()
@@ -127,15 +145,20 @@ class Statistics:
 
 
 def feature_cache_key(source_hash: str, detector_sha256: str | None, *, want_logits: bool) -> str:
-    payload = json.dumps(
-        {"source": source_hash, "detector": detector_sha256, "logits": want_logits, "format": _FEATURE_FORMAT},
-        sort_keys=True,
-    )
+    fields = {"source": source_hash, "detector": detector_sha256, "logits": want_logits, "format": _FEATURE_FORMAT}
+    if precision.configured()["tf32"]:  # TF32 features never answer an exact run (exact keys stay as they were)
+        fields["gpu_precision"] = "tf32"
+    payload = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
 class FeatureCache:
-    """A directory of feature files named by :func:`feature_cache_key`."""
+    """A directory of feature files named by :func:`feature_cache_key`.
+
+    Each entry carries a sha256 of its key, metadata and arrays (`fidlens.feature_cache`); an
+    entry that fails any check on read is moved to ``quarantine/`` with a `FeatureCacheWarning`
+    naming it and the reason, and `get` reports a miss so the features are recomputed.
+    """
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
@@ -144,18 +167,21 @@ class FeatureCache:
         return self.root / f"{key}.npz"
 
     def get(self, key: str) -> FeatureSet | None:
-        path = self.path_for(key)
-        if not path.is_file():
+        """The verified features stored under `key`, or None (missing or set aside as damaged)."""
+        from .feature_cache import read_verified
+
+        entry = read_verified(self.path_for(key), key)
+        if entry is None:
             return None
-        try:
-            return FeatureSet.load(path)
-        except StatisticsError:
-            path.unlink(missing_ok=True)  # a damaged entry is recomputed, not trusted
-            return None
+        pool3, meta, logits = entry
+        return FeatureSet(pool3=pool3, meta=meta, logits=logits)
 
     def put(self, key: str, features: FeatureSet) -> Path:
+        """Store `features` under `key`, atomically and with its checksum."""
+        from .feature_cache import write_entry
+
         path = self.path_for(key)
-        features.save(path)
+        write_entry(path, key, features.pool3, features.meta, features.logits)
         return path
 
 
@@ -166,4 +192,5 @@ def provenance(source_description: dict, source_hash: str, detector_name: str, d
         "detector": detector_name,
         "detector_sha256": detector_sha256,
         "fidlens_version": __version__,
+        "gpu_precision": precision.configured(),  # TF32 / cuDNN autotuning used on a GPU (fidlens.precision)
     }

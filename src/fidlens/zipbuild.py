@@ -13,16 +13,17 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from fidlens.atomic import atomic_path
-from fidlens.datasets import open_image_source
+from fidlens.datasets import DecodeLimits, open_image_source
 from fidlens.errors import DatasetError
+from fidlens.progress import progress_bar
 
 __all__ = ["RESIZE_FILTERS", "build_stylegan_zip", "read_zip_metadata", "stylegan_name"]
 
@@ -79,6 +80,7 @@ def build_stylegan_zip(
     resize_filter: str = "lanczos",
     max_images: int | None = None,
     progress: bool = True,
+    limits: DecodeLimits | None = None,
 ) -> dict[str, Any]:
     """Write the images of `source` (folder or ZIP) to `dest` as a StyleGAN dataset ZIP.
 
@@ -86,6 +88,7 @@ def build_stylegan_zip(
     trimmed equally on both ends, any odd pixel at the end) if it is not square, then resized to
     ``resolution x resolution`` with `resize_filter` (a key of `RESIZE_FILTERS`).  With
     ``resolution=None`` images are stored at native size, and they must all share one size.
+    `limits` bounds what each source image may cost (default `DecodeLimits.from_env()`).
 
     The ZIP is written atomically.  Returns the metadata stored under ``"fidlens"`` in
     dataset.json: source (as given), source_kind, source_content_hash (`ImageSource.content_hash`
@@ -112,7 +115,7 @@ def build_stylegan_zip(
     if dest_path.is_dir():
         raise DatasetError(f"destination {dest_path} is a folder")
 
-    src = open_image_source(source, max_images=max_images)
+    src = open_image_source(source, max_images=max_images, limits=limits)
     try:
         if Path(source).resolve() == dest_path.resolve():
             raise DatasetError(f"destination {dest_path} is the same file as the source")
@@ -125,7 +128,7 @@ def build_stylegan_zip(
         with (
             atomic_path(dest_path) as tmp,
             zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf,
-            tqdm(
+            progress_bar(
                 total=len(src), disable=not progress, desc=f"building {dest_path.name}", unit="img"
             ) as bar,
         ):
@@ -177,12 +180,17 @@ def read_zip_metadata(path: str | os.PathLike) -> dict[str, Any] | None:
     p = Path(path)
     if not p.exists():
         raise DatasetError(f"dataset path does not exist: {p}")
+    limits = DecodeLimits.from_env()
     try:
         with zipfile.ZipFile(p) as zf:
             if "dataset.json" not in zf.namelist():
                 return None
-            raw = zf.read("dataset.json")
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+            info = zf.getinfo("dataset.json")
+            limits.check_bytes(info.file_size, f"dataset.json in {p}")
+            with zf.open(info) as fh:
+                raw = fh.read(limits.max_bytes + 1)
+            limits.check_bytes(len(raw), f"dataset.json in {p}")
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise DatasetError(
             f"{p} is not a readable ZIP archive ({' '.join(str(exc).split())})"
         ) from None

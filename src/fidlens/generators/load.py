@@ -20,4 +20,10 @@ def load_generator(path: str | os.PathLike, which: str = "G_ema") -> GeneratorBa
         return load_nvidia_generator(path, which=which)
     from .ppca import PPCAGenerator
 
-    return PPCAGenerator.load(path)
+    try:
+        return PPCAGenerator.load(path)
+    except FidlensError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:  # a crafted or foreign .pt
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FidlensError(f"{path} is not a usable fidlens demo generator: {detail}") from exc

@@ -7,12 +7,19 @@ them the ordinary way executes that source. Here a restricted unpickler turns ev
 object into an inert :class:`PersistentRecord`, refuses to resolve any global outside a
 short list of data constructors, and our own generator is rebuilt from the class name,
 ``_init_kwargs`` and the parameter/buffer tensors. No NVIDIA module is ever imported.
+
+A crafted file gets a one-line :class:`GeneratorLoadError`, never a traceback: kwargs must be
+plain data (numbers, strings, lists, dicts; no cycles, at most ``MAX_KWARGS_DEPTH`` deep),
+sizes are bounded (``MAX_RESOLUTION``, ``_COUNT_LIMITS``), and the generator is first built
+on PyTorch's ``meta`` device so that its tensor shapes are compared with the file's before
+any memory is allocated.
 """
 
 from __future__ import annotations
 
 import collections
 import io
+import math
 import os
 import pickle
 import sys
@@ -28,6 +35,7 @@ import torch
 from torch import nn
 
 from ..errors import FidlensError
+from ..safe_torch_archive import InertObject, inert_class
 
 try:  # numpy >= 2 moved the pickling helpers; the pickles name either module
     from numpy._core import multiarray as _np_multiarray
@@ -36,6 +44,10 @@ except ImportError:  # pragma: no cover - numpy 1.x
 
 PERSISTENCE_MODULE = "torch_utils.persistence"
 RECONSTRUCT_NAME = "_reconstruct_persistent_obj"
+MAX_KWARGS_DEPTH = 16  # NVIDIA's kwargs are 2 levels deep
+MAX_MODULE_DEPTH = 64  # sub-network nesting; a StyleGAN3 generator is 3 deep
+MAX_RECORDS = 100_000  # sub-networks visited (shared ones count each time)
+MAX_RESOLUTION = 4096  # the released networks stop at 1024
 
 
 class GeneratorLoadError(FidlensError):
@@ -46,7 +58,7 @@ class PersistentRecord:
     """An NVIDIA persistent object, kept as data: class name, state and (never executed) source."""
 
     def __init__(self, meta: dict):
-        if not isinstance(meta, dict) or "class_name" not in meta or "state" not in meta:
+        if not isinstance(meta, dict) or not isinstance(meta.get("class_name"), str) or "state" not in meta:
             raise GeneratorLoadError("a persistent object in the pickle has no class name or state")
         self.class_name: str = meta["class_name"]
         self.version = meta.get("version")
@@ -55,23 +67,48 @@ class PersistentRecord:
 
     @property
     def init_kwargs(self) -> dict:
-        return _plain(self.state.get("_init_kwargs") or {})
+        kwargs = _plain(self.state.get("_init_kwargs") or {}, "kwargs")
+        if not isinstance(kwargs, dict):
+            raise GeneratorLoadError(f"the pickle's kwargs of '{self.class_name}' are a {type(kwargs).__name__}, not a dict")
+        return kwargs
+
+    def _group(self, name: str) -> dict:
+        group = self.state.get(name) or {}
+        if not isinstance(group, dict):
+            raise GeneratorLoadError(f"'{name}' of a '{self.class_name}' in the pickle is not a dict")
+        return group
 
     def children(self) -> dict[str, Any]:
-        return dict(self.state.get("_modules") or {})
+        return dict(self._group("_modules"))
 
     def walk(self, prefix: str = "") -> Iterator[tuple[str, PersistentRecord]]:
-        yield prefix, self
-        for name, child in self.children().items():
-            if isinstance(child, PersistentRecord):
-                yield from child.walk(f"{prefix}{name}.")
+        """This record and every sub-network below it; cycles and absurd nesting are errors."""
+        budget = [MAX_RECORDS]
+
+        def visit(record: PersistentRecord, prefix: str, on_path: set[int]) -> Iterator[tuple[str, PersistentRecord]]:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise GeneratorLoadError(f"the pickle has more than {MAX_RECORDS:,} sub-networks")
+            if len(on_path) > MAX_MODULE_DEPTH:
+                raise GeneratorLoadError(f"the pickle's sub-networks are nested more than {MAX_MODULE_DEPTH} deep")
+            yield prefix, record
+            on_path.add(id(record))
+            for name, child in record.children().items():
+                if isinstance(child, PersistentRecord):
+                    if id(child) in on_path:
+                        raise GeneratorLoadError(f"the pickle's sub-network '{prefix}{name}' contains itself "
+                                                 "(a cyclic reference)")
+                    yield from visit(child, f"{prefix}{name}.", on_path)
+            on_path.discard(id(record))
+
+        yield from visit(self, prefix, set())
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """All parameters and buffers below this object, keyed like ``state_dict()``."""
         flat: dict[str, torch.Tensor] = {}
         for prefix, record in self.walk():
             for group in ("_parameters", "_buffers"):
-                for name, value in (record.state.get(group) or {}).items():
+                for name, value in record._group(group).items():
                     if value is None:
                         continue
                     if not isinstance(value, torch.Tensor):
@@ -83,27 +120,9 @@ class PersistentRecord:
         return f"PersistentRecord({self.class_name})"
 
 
-class OpaqueObject:
-    """Stands in for any object of a class we do not resolve; holds its arguments and state."""
-
-    def __init__(self, qualname: str, args: tuple = ()):
-        self.qualname = qualname
-        self.args = args
-        self.state: Any = None
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def __repr__(self) -> str:
-        return f"<opaque {self.qualname}>"
-
-
-class _OpaqueGlobal:
-    def __init__(self, qualname: str):
-        self.qualname = qualname
-
-    def __call__(self, *args: Any, **kwargs: Any) -> OpaqueObject:
-        return OpaqueObject(self.qualname, args)
+# Any object of a class we do not resolve: holds its arguments and state, runs nothing (shared
+# with the TorchScript reader, `fidlens.safe_torch_archive`).
+OpaqueObject = InertObject
 
 
 class EasyDict(dict):
@@ -158,7 +177,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         if found is not None:
             return found
         # Never import: D, augment_pipe and other parts we do not need may hold anything.
-        return _OpaqueGlobal(f"{module}.{name}")
+        return inert_class(module, name)
 
 
 def read_pickle(path: str | os.PathLike) -> dict:
@@ -171,22 +190,92 @@ def read_pickle(path: str | os.PathLike) -> dict:
     try:
         with open(path, "rb") as handle:
             data = RestrictedUnpickler(handle).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise GeneratorLoadError(f"{path} is not a readable network pickle (truncated or not a pickle): {exc}") from exc
+    except GeneratorLoadError:
+        raise
+    except Exception as exc:  # a damaged or crafted pickle fails in many ways (RecursionError, MemoryError, ...)
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GeneratorLoadError(f"{path} is not a readable network pickle (truncated or not a pickle): {detail}") from exc
     if not isinstance(data, dict):
         raise GeneratorLoadError(f"{path} holds a {type(data).__name__}, not a dict of networks")
     return data
 
 
-def _plain(value: Any) -> Any:
-    """kwargs as plain Python: EasyDicts to dicts, numpy scalars to numbers."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
+def _plain(value: Any, where: str, depth: int = 0, on_path: set[int] | None = None) -> Any:
+    """kwargs as plain Python (EasyDicts to dicts, numpy scalars to numbers); anything else is refused."""
     if isinstance(value, np.generic):
-        return value.item()
-    return value
+        value = value.item()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.size <= 4096:
+        value = value.tolist()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise GeneratorLoadError(f"the pickle's {where} is {value}, not a finite number")
+        return value
+    if not isinstance(value, (dict, list, tuple)):
+        raise GeneratorLoadError(f"the pickle's {where} holds a {type(value).__name__}; generator settings are "
+                                 "numbers, strings, lists and dicts")
+    on_path = set() if on_path is None else on_path
+    if id(value) in on_path:
+        raise GeneratorLoadError(f"the pickle's {where} contains itself (a cyclic reference)")
+    if depth >= MAX_KWARGS_DEPTH:
+        raise GeneratorLoadError(f"the pickle's {where} is nested more than {MAX_KWARGS_DEPTH} levels deep")
+    on_path.add(id(value))
+    if isinstance(value, dict):
+        out: Any = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise GeneratorLoadError(f"the pickle's {where} has a key that is not a string: {str(key)[:40]!r}")
+            out[key] = _plain(item, f"{where}.{key}", depth + 1, on_path)
+    else:
+        items = [_plain(item, f"{where}[{i}]", depth + 1, on_path) for i, item in enumerate(value)]
+        out = tuple(items) if isinstance(value, tuple) else items
+    on_path.discard(id(value))
+    return out
+
+
+# Sizes a real generator stays far below; a crafted file must not make us allocate or loop on more.
+_DIM_LIMITS = {"z_dim": (1, 8192), "c_dim": (0, 100_000), "w_dim": (1, 8192), "img_channels": (1, 4)}
+_COUNT_LIMITS = {"num_layers": 64, "num_critical": 64, "num_fp16_res": 16, "channel_base": 2**22,
+                 "channel_max": 16384, "conv_kernel": 15, "filter_size": 64, "margin_size": 1024,
+                 "embed_features": 8192, "layer_features": 8192}
+_ARCHITECTURES = ("orig", "skip", "resnet")
+
+
+def _check_int(value: Any, name: str, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise GeneratorLoadError(f"{name} in the pickle's kwargs is {str(value)[:40]!r}, not an integer")
+    if not low <= value <= high:
+        raise GeneratorLoadError(f"{name}={value} in the pickle's kwargs is outside {low}..{high}")
+
+
+def check_init_kwargs(kwargs: dict, family: str) -> None:
+    """Refuse kwargs no released generator has, before anything is built from them."""
+    for name, (low, high) in _DIM_LIMITS.items():
+        if name not in kwargs:
+            raise GeneratorLoadError(f"the pickle's kwargs lack '{name}'")
+        _check_int(kwargs[name], name, low, high)
+    if "img_resolution" not in kwargs:
+        raise GeneratorLoadError("the pickle's kwargs lack 'img_resolution'")
+    resolution = kwargs["img_resolution"]
+    _check_int(resolution, "img_resolution", -(2**63), 2**63)
+    if not 4 <= resolution <= MAX_RESOLUTION or resolution & (resolution - 1):
+        raise GeneratorLoadError(f"img_resolution={resolution} in the pickle: fidlens reads generators whose "
+                                 f"resolution is a power of two from 4 to {MAX_RESOLUTION}")
+    groups = [kwargs]
+    for name in ("mapping_kwargs", "synthesis_kwargs"):
+        group = kwargs.get(name)
+        if group is not None and not isinstance(group, dict):
+            raise GeneratorLoadError(f"{name} in the pickle is a {type(group).__name__}, not a dict")
+        groups.append(group or {})
+    for group in groups:
+        for name, high in _COUNT_LIMITS.items():
+            if group.get(name) is not None:
+                _check_int(group[name], name, 0, high)
+        architecture = group.get("architecture")
+        if family == "stylegan2" and architecture is not None and architecture not in _ARCHITECTURES:
+            raise GeneratorLoadError(f"unknown StyleGAN2 architecture {str(architecture)[:40]!r} in the pickle "
+                                     f"(expected one of {', '.join(_ARCHITECTURES)})")
 
 
 def _family(record: PersistentRecord) -> str:
@@ -211,12 +300,17 @@ def build_generator(record: PersistentRecord) -> nn.Module:
     else:
         from .stylegan2 import Generator
     kwargs = record.init_kwargs
+    check_init_kwargs(kwargs, family)
     try:
-        model = Generator(**kwargs)
-    except TypeError as exc:
-        raise GeneratorLoadError(f"cannot build a {family} generator from the pickle's kwargs: {exc}") from exc
+        with torch.device("meta"):  # shapes only: nothing is allocated until they match the file's tensors
+            skeleton = Generator(**kwargs)
+    except GeneratorLoadError:
+        raise
+    except Exception as exc:  # the constructors validate with TypeError, ValueError, ZeroDivisionError, ...
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GeneratorLoadError(f"cannot build a {family} generator from the pickle's kwargs: {detail}") from exc
     tensors = record.tensors()
-    expected = model.state_dict()
+    expected = skeleton.state_dict()
     missing = sorted(set(expected) - set(tensors))
     if missing:
         raise GeneratorLoadError(f"the pickle lacks {len(missing)} tensor(s) the {family} generator needs, e.g. {missing[0]}")
@@ -226,6 +320,7 @@ def build_generator(record: PersistentRecord) -> nn.Module:
     for key, value in tensors.items():
         if tuple(value.shape) != tuple(expected[key].shape):
             raise GeneratorLoadError(f"{key}: shape {tuple(value.shape)} in the pickle, {tuple(expected[key].shape)} expected")
+    model = Generator(**kwargs)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, strict=True)
     return model.eval().requires_grad_(False)
 

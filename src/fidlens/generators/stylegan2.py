@@ -20,6 +20,12 @@ Equalised learning rate: stored weights are multiplied at run time by
 Only inference matters here: fp16 settings, channels-last and the choice of fused /
 non-fused modulated convolution are accepted and ignored (results are mathematically
 the same); ``conv_clamp`` is honoured.
+
+fp16: NVIDIA's code runs the top ``num_fp16_res`` resolutions in float16 on a GPU (float32
+on a CPU). fidlens runs float32 on every device, by design: the images are then the same
+on CPU and GPU up to float32 rounding, closer to the network's math, and within a level or
+two of NVIDIA's fp16 GPU output (which itself differs from NVIDIA's fp32 output by about
+that much). TF32 is off while generators run (`fidlens.precision`).
 """
 
 from __future__ import annotations
@@ -416,9 +422,10 @@ class SynthesisNetwork(nn.Module):
         **block_kwargs,
     ):
         super().__init__()
-        log2 = int(np.log2(img_resolution))
-        if img_resolution < 4 or img_resolution != 2**log2:
-            raise ValueError("img_resolution must be a power of two >= 4")
+        if isinstance(img_resolution, bool) or not isinstance(img_resolution, (int, np.integer)) \
+                or img_resolution < 4 or img_resolution & (img_resolution - 1):
+            raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution!r}")
+        log2 = int(img_resolution).bit_length() - 1
         self.w_dim = int(w_dim)
         self.img_resolution = int(img_resolution)
         self.img_resolution_log2 = log2

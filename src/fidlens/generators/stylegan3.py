@@ -490,6 +490,10 @@ class SynthesisNetwork(nn.Module):
         **layer_kwargs: Any,
     ) -> None:
         super().__init__()
+        if isinstance(img_resolution, bool) or not isinstance(img_resolution, (int, np.integer)) or img_resolution < 4:
+            raise ValueError(f"img_resolution must be an integer >= 4, got {img_resolution!r}")
+        if isinstance(num_layers, bool) or not isinstance(num_layers, (int, np.integer)) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
         layer_kwargs = _split_known(layer_kwargs, _LAYER_KWARGS, "SynthesisLayer")
         self.w_dim = w_dim
         self.num_ws = num_layers + 2

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..generate import latent_batches
 from ..generators.base import GeneratorBase
+from ..progress import progress_bar
 from .latents import LatentRef, latents_z
 from .spec import Pair, PairsFile
 
@@ -34,6 +34,19 @@ def _score_text(score: float) -> str:
     return "no face" if np.isneginf(score) else f"{score:.2f}"
 
 
+def _tie_note(seed_scores: np.ndarray, chosen: np.ndarray) -> str:
+    """Say how ties at the cut were broken, so nobody reads a ranking into them."""
+    if len(chosen) == 0 or len(chosen) == len(seed_scores):
+        return ""
+    cut = seed_scores[chosen[-1]]
+    tied = int(np.sum(seed_scores == cut))
+    taken = int(np.sum(seed_scores[chosen] == cut))
+    if tied <= taken:
+        return ""
+    return (f"; {tied} seeds tie at score {_score_text(cut)}: {taken} of them were taken by the lowest seed "
+            "numbers (the face score cannot rank them)")
+
+
 def choose_pairs_by_faces(G: GeneratorBase, score: Callable[[np.ndarray], float], *, candidates: int = 200,
                           count: int = 6, probes: int = 200, step: float = 0.5, batch_size: int = 32,
                           device: torch.device | str = "cpu", progress: bool = True, noise_mode: str = "const",
@@ -48,7 +61,7 @@ def choose_pairs_by_faces(G: GeneratorBase, score: Callable[[np.ndarray], float]
     seed_scores = scores(seeds)
     worst = np.argsort(seed_scores, kind="stable")[:count]
     pairs, skipped = [], []
-    for index in tqdm(worst, desc="probing bad seeds", unit="seed", disable=not progress):
+    for index in progress_bar(worst, desc="probing bad seeds", unit="seed", disable=not progress):
         bad = seeds[index]
         around = [LatentRef(bad.seed, k) for k in range(1, probes + 1)]
         probe_scores = scores(around)
@@ -60,6 +73,8 @@ def choose_pairs_by_faces(G: GeneratorBase, score: Callable[[np.ndarray], float]
                                              f"{_score_text(probe_scores[best])}"))
     rule = (f"face detector: the {count} lowest-scoring of seeds 0-{candidates - 1}, each paired with the "
             f"highest-scoring of its {probes} probes at step {step}")
+    rule += f"; {int(np.isfinite(seed_scores).sum())} of the {candidates} seeds show a face"
+    rule += _tie_note(seed_scores, worst)
     if skipped:
         rule += f"; left out (no better probe): {', '.join(skipped)}"
     return PairsFile(pairs, step, rule=rule)

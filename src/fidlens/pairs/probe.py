@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from tqdm import tqdm
 
 from ..atomic import atomic_path
 from ..errors import FidlensError
 from ..faces import NO_FACE_SCORE, FaceDetector
 from ..generate import latent_batches
 from ..generators.base import GeneratorBase, z_from_seed
+from ..progress import progress_bar
 from .latents import MAX_SEED, LatentRef, probe_offsets
 
 BAD_COLOUR = (200, 30, 30)
@@ -111,7 +111,7 @@ def render_probes(G: GeneratorBase, z: np.ndarray, *, tile: int, batch_size: int
     tiles: list[Image.Image] = []
     scores: list[np.ndarray] = []
     batches = latent_batches(G, z, batch_size=batch_size, **sampling)
-    for images in tqdm(batches, total=-(-len(z) // batch_size), desc="probes", unit="batch", disable=not progress):
+    for images in progress_bar(batches, total=-(-len(z) // batch_size), desc="probes", unit="batch", disable=not progress):
         images = images.cpu()
         if detector is not None:
             scores.append(detector.scores(images, progress=False))

@@ -18,13 +18,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..atomic import atomic_path
 from ..errors import FidlensError
 from ..generate import latent_batches, ws_for_latents
 from ..generators.base import GeneratorBase
 from ..inception import FidInceptionV3
+from ..progress import progress_bar
 from .latents import latents_z
 from .selection import DEFAULT_FRACTION, PairDirection, kept_indices, select_smallest
 from .spec import PairsFile
@@ -80,7 +80,7 @@ class _Imager:
         pool3 = np.empty((len(z), 2048), dtype=np.float32)
         faces = np.zeros(len(z), dtype=bool)
         done = 0
-        with tqdm(total=len(z), desc=desc, unit="img", disable=not self.progress) as bar:
+        with progress_bar(total=len(z), desc=desc, unit="img", disable=not self.progress) as bar:
             for images in latent_batches(self.G, z, batch_size=self.settings.batch_size, edit_ws=edit_ws,
                                          **self.sampling):
                 n = len(images)

@@ -6,30 +6,40 @@ with p = softmax(w) and measure FID. Matching only ImageNet class histograms mov
 lot while CLIP-FID barely moves: FID's "perceptual null space".
 
 Outputs in the run directory: ``log.csv`` and ``log.jsonl`` (one row per evaluation, the
-uniform baseline first), ``checkpoint.pt`` (weights + optimiser state + log, written at
-every evaluation: a killed run resumes from it with identical results), ``best_weights.npy``
-and figures at every new best FID, and ``summary.json`` at the end.
+uniform baseline first), ``checkpoint.npz`` (weights + optimiser state + log as plain arrays
+and JSON, never a pickle, written at every evaluation: a killed run resumes from it with
+identical results), ``best_weights.npy`` at every new best FID, and at the end
+``summary.json`` (strict JSON: metrics not computed are null), ``curves.png`` and the
+figures of the best weights.
+
+KID, the costliest metric per evaluation, comes from kernels computed once for the whole
+pool (``kid_cache``), and the objective from the k x k route of ``optimizer``; the
+evaluation's numbers are those of ``fidlens.kid`` and ``fidlens.frechet``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import resource
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..atomic import atomic_path, write_text_atomic
 from ..errors import FidlensError
-from ..frechet import ReferenceStatistics, mean_and_covariance
-from ..kid import kernel_inception_distance
+from ..frechet import FewSamplesWarning, ReferenceStatistics, mean_and_covariance
+from ..jsonio import dumps_strict, write_json
+from ..progress import progress_bar
+from .checkpoint import Checkpoint, CheckpointMismatch, read_checkpoint, save_checkpoint
+from .kid_cache import PooledKid, drawn_kid
 from .modes import Mode, matched_features
 from .optimizer import ResamplingOptimizer, WeightedFrechet, draw_indices
 
@@ -81,9 +91,13 @@ def peak_memory_mb(device: torch.device) -> float:
 class Evaluator:
     """FID, CLIP-FID and KID×1000 of seeded draws; the real statistics are prepared once."""
 
-    def __init__(self, inputs: RunInputs, settings: ResamplingSettings):
+    def __init__(self, inputs: RunInputs, settings: ResamplingSettings,
+                 fid_ref: ReferenceStatistics | None = None):
         self.inputs, self.settings = inputs, settings
-        self.fid_ref = ReferenceStatistics(*mean_and_covariance(inputs.reals.pool3))
+        self.fid_ref = fid_ref or ReferenceStatistics(*mean_and_covariance(inputs.reals.pool3))
+        reals, cands = inputs.reals.pool3, inputs.candidates.pool3
+        # every KID needs kernels between real and candidate rows only: computed once when they fit
+        self.kid_cache = PooledKid(reals, cands) if PooledKid.fits(len(reals), len(cands)) else None
         use_clip = inputs.clip_skip_reason is None and inputs.reals.clip is not None and inputs.candidates.clip is not None
         self.clip_ref = ReferenceStatistics(*mean_and_covariance(inputs.reals.clip)) if use_clip else None
 
@@ -92,8 +106,9 @@ class Evaluator:
         drawn = cand.pool3[indices]
         out = {"fid": self.fid_ref.fid(*mean_and_covariance(drawn))}
         out["clip_fid"] = self.clip_ref.fid(*mean_and_covariance(cand.clip[indices])) if self.clip_ref else float("nan")
-        kid, _ = kernel_inception_distance(self.inputs.reals.pool3, drawn, num_subsets=self.settings.kid_subsets,
-                                           max_subset_size=self.settings.kid_subset_size, seed=rep_seed)
+        kid, _ = drawn_kid(self.kid_cache, self.inputs.reals.pool3, cand.pool3, indices,
+                           num_subsets=self.settings.kid_subsets, max_subset_size=self.settings.kid_subset_size,
+                           seed=rep_seed)
         out["kid_x1000"] = 1000 * kid
         return out
 
@@ -140,42 +155,67 @@ class ResamplingRun:
         self.outdir = Path(outdir)
         self.device = torch.device(device)
         self.progress, self.log = progress, log
+        self._notes: set[str] = set()
         real, cand, self.kept_columns = matched_features(
             inputs.mode, (inputs.reals.pool3, inputs.reals.logits), (inputs.candidates.pool3, inputs.candidates.logits))
-        mu_r, sigma_r = mean_and_covariance(real)
-        features = torch.from_numpy(np.ascontiguousarray(cand, dtype=np.float32)).to(self.device)
-        self.objective = WeightedFrechet(features, mu_r, sigma_r, chunk_size=settings.chunk_size)
-        self.optimizer = ResamplingOptimizer(self.objective, lr=settings.lr)
-        self.evaluator = Evaluator(inputs, settings)
+        with self._few_samples_noted():
+            mu_r, sigma_r = mean_and_covariance(real)
+            # pre_logits matches pool3 itself: the evaluation's reference statistics and the factor of
+            # their covariance are the objective's too (one 2048 x 2048 eigh instead of two)
+            fid_ref = ReferenceStatistics(mu_r, sigma_r) if inputs.mode.name == "pre_logits" else None
+            features = torch.from_numpy(np.ascontiguousarray(cand, dtype=np.float32)).to(self.device)
+            self.objective = WeightedFrechet(features, mu_r, sigma_r, chunk_size=settings.chunk_size,
+                                             real_factor=fid_ref._factor if fid_ref else None)
+            self.optimizer = ResamplingOptimizer(self.objective, lr=settings.lr)
+            self.evaluator = Evaluator(inputs, settings, fid_ref=fid_ref)
         self.rows: list[dict] = []
         self.best: dict | None = None
         self.fingerprint = _fingerprint(inputs, settings)
         self.elapsed_before = 0.0
 
+    @contextlib.contextmanager
+    def _few_samples_noted(self) -> Iterator[None]:
+        """FewSamplesWarning (N < d) once per message as a plain log line, not a warning that quotes
+        this module's source line each time; any other warning is shown as usual."""
+        with warnings.catch_warnings():  # restores the filters and showwarning afterwards
+            warnings.simplefilter("always", FewSamplesWarning)
+            shown = warnings.showwarning
+
+            def show(message, category, filename, lineno, file=None, line=None):
+                if not issubclass(category, FewSamplesWarning):
+                    shown(message, category, filename, lineno, file, line)
+                elif str(message) not in self._notes:
+                    self._notes.add(str(message))
+                    self.log(f"note: {message} (compare the rows of this log with each other)")
+
+            warnings.showwarning = show
+            yield
+
     # -- persistence -------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
-        return self.outdir / "checkpoint.pt"
+        return self.outdir / "checkpoint.npz"
 
     def _save_checkpoint(self, elapsed: float) -> None:
-        state = {"fingerprint": self.fingerprint, "optimizer": self.optimizer.state_dict(), "rows": self.rows,
-                 "best": self.best, "elapsed": elapsed}
-        with atomic_path(self.checkpoint_path) as tmp:
-            torch.save(state, tmp)
+        state = self.optimizer.state_dict()
+        save_checkpoint(self.checkpoint_path, Checkpoint(self.fingerprint, state["w"].numpy(), state["iteration"],
+                                                         state["lr"], self.rows, self.best, elapsed))
 
     def _try_resume(self) -> bool:
+        """Resume from checkpoint.npz when it is this run's; anything else is reported and replaced."""
+        legacy = self.outdir / "checkpoint.pt"
         if not self.checkpoint_path.is_file():
+            if legacy.is_file():  # pickles can run code: never opened, whatever they hold
+                self.log(f"resampling: ignoring {legacy} (pickled checkpoints are never loaded); starting over")
             return False
         try:
-            state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        except Exception as exc:  # a damaged checkpoint is reported and replaced, never trusted
-            self.log(f"resampling: checkpoint unreadable ({exc}); starting over")
+            state = read_checkpoint(self.checkpoint_path, self.fingerprint, len(self.inputs.candidates.pool3))
+            self.optimizer.load_state_dict({"w": torch.from_numpy(state.w), "iteration": state.iteration,
+                                            "lr": state.lr})
+        except (CheckpointMismatch, FidlensError) as exc:
+            self.log(f"resampling: not resuming from {self.checkpoint_path}: {exc}; starting over")
             return False
-        if state.get("fingerprint") != self.fingerprint:
-            self.log("resampling: checkpoint belongs to other inputs or settings; starting over")
-            return False
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.rows, self.best, self.elapsed_before = state["rows"], state["best"], state["elapsed"]
+        self.rows, self.best, self.elapsed_before = state.rows, state.best, state.elapsed
         self.log(f"resampling: resumed at iteration {self.optimizer.iteration} from {self.checkpoint_path}")
         return True
 
@@ -185,7 +225,7 @@ class ResamplingRun:
             writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS + extra)
             writer.writeheader()
             writer.writerows(self.rows)
-        write_text_atomic(self.outdir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.rows))
+        write_text_atomic(self.outdir / "log.jsonl", "".join(dumps_strict(r) + "\n" for r in self.rows))
 
     # -- one evaluation ------------------------------------------------------------------------
     def _group_mass(self, w: np.ndarray | None) -> dict[str, float]:
@@ -211,6 +251,10 @@ class ResamplingRun:
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> dict:
+        with self._few_samples_noted():
+            return self._run()
+
+    def _run(self) -> dict:
         self.outdir.mkdir(parents=True, exist_ok=True)
         if self.inputs.clip_skip_reason:
             self.log(self.inputs.clip_skip_reason)
@@ -218,8 +262,9 @@ class ResamplingRun:
         if not self._try_resume():
             self.rows, self.best = [], None
             self._evaluate(0, self.objective.loss(self.optimizer.w), None, start)
-        bar = tqdm(total=self.settings.iterations, initial=self.optimizer.iteration, desc=f"resampling {self.inputs.mode.tag}",
-                   unit="it", disable=not self.progress, dynamic_ncols=True)
+        bar = progress_bar(total=self.settings.iterations, initial=self.optimizer.iteration,
+                           desc=f"resampling {self.inputs.mode.tag}", unit="it", disable=not self.progress,
+                           dynamic_ncols=True)
         with bar:
             while self.optimizer.iteration < self.settings.iterations:
                 loss = self.optimizer.step()
@@ -236,10 +281,11 @@ class ResamplingRun:
                     self._save_checkpoint(self.elapsed_before + time.time() - start)
         self._write_logs()
         summary = self.summary()
-        write_text_atomic(self.outdir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_json(self.outdir / "summary.json", summary)
         from .figures import plot_curves
 
         plot_curves(self.rows, self.outdir / "curves.png", title=self._title())
+        self._draw_best_figures()
         self.log(summary["sentence"])
         return summary
 
@@ -248,11 +294,21 @@ class ResamplingRun:
         return f"resampling {self.inputs.mode.tag} · {d.get('pool', 'candidates')} vs {d.get('reals', 'reals')}"
 
     def _save_best(self, w: np.ndarray) -> None:
-        from .figures import save_best_figures
-
+        """The weights of a new best FID; its figures are drawn once, at the end (see _draw_best_figures)."""
         with atomic_path(self.outdir / "best_weights.npy") as tmp:
             np.save(tmp, w)
-        save_best_figures(self, w)
+
+    def _draw_best_figures(self) -> None:
+        """Grids (and class histogram) of the best weights, from best_weights.npy (exact float64 w).
+
+        Drawing them at every new best cost seconds each time and only the last set survived;
+        a resumed run draws them from the file the same way.
+        """
+        from .figures import save_best_figures
+
+        path = self.outdir / "best_weights.npy"
+        if self.best is not None and path.is_file():
+            save_best_figures(self, np.load(path))
 
     def summary(self) -> dict:
         baseline, evaluated = self.rows[0], self.rows[1:]

@@ -1,0 +1,251 @@
+"""The numbers the README quotes, drawn from a demo run and the benchmark records, never typed by hand.
+
+The README holds marked blocks, ``<!-- numbers:NAME -->`` … ``<!-- /numbers:NAME -->``, whose text
+is rendered from two kinds of checked-in records:
+
+- ``docs/demo_numbers.json``: what a demo run produced (FID table, resampling summary, Table 2,
+  pair maps, the automatic pairs rule, the run's timing). ``collect`` writes it from a
+  ``results/`` folder; ``tests/test_demo_outputs.py`` checks a fresh run's results against it
+  (``make demo && make check-demo``; CI does this), so the README cannot quote numbers the
+  code no longer produces.
+- ``benchmarks/records/gpu_check_*.json``: what ``benchmarks/gpu_check.py`` printed on a GPU.
+
+``python -m fidlens.readme_numbers collect results`` then ``... render`` (``make readme-numbers``)
+rewrites the blocks; ``tests/test_docs.py`` fails when a block differs from its rendering.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .atomic import atomic_path
+
+REPO = Path(__file__).resolve().parents[2]
+SNAPSHOT = REPO / "docs" / "demo_numbers.json"
+README = REPO / "README.md"
+GPU_RECORDS = REPO / "benchmarks" / "records"
+_BLOCK = re.compile(r"<!-- numbers:(?P<name>[a-z0-9-]+) -->\n(?P<body>.*?)<!-- /numbers:(?P=name) -->", re.S)
+
+
+# --- collecting a demo run ---------------------------------------------------------------------
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _number(text: str) -> float | None:
+    return None if text in ("", None) else float(text)
+
+
+def _fid_table(results: Path) -> list[dict[str, Any]]:
+    rows = []
+    for row in _csv_rows(results / "tables" / "fid_demo.csv"):
+        rows.append({"set": row["set"], "distortion": row["distortion"], "level": int(row["level"]),
+                     "strength": _number(row["strength"]), "fid": float(row["fid"]),
+                     "kid_x1000": float(row["kid_x1000"]), "kid_std_x1000": float(row["kid_std_x1000"]),
+                     "n_reference": int(row["n_reference"]), "n_images": int(row["n_images"])})
+    return rows
+
+
+def _resampling(results: Path, run: str = "demo", mode: str = "pre_logits") -> dict[str, Any]:
+    summary = json.loads((results / "resampling" / run / mode / "summary.json").read_text())
+    baseline, best, last = summary["baseline"], summary["best"], summary["last"]
+    masses = {key[5:]: [baseline[key], last[key]] for key in baseline if key.startswith("mass:")}
+    return {"run": run, "mode": mode, "iterations": summary["iterations"], "candidates": summary["candidates"],
+            "reals": summary["reals"], "baseline_fid": baseline["fid"], "best_fid": best["fid"],
+            "best_iteration": best["iteration"], "baseline_kid_x1000": baseline.get("kid_x1000"),
+            "best_kid_x1000": best.get("kid_x1000"), "mass_before_after": masses}
+
+
+def _pairs(results: Path, model: str = "demo") -> dict[str, Any]:
+    row = next(r for r in _csv_rows(results / "tables" / "pairs_table2.csv") if r["model"] == model)
+    table = {key: _number(value) if key not in ("model", "generator", "delete_mode", "covariance") else value
+             for key, value in row.items() if not key.startswith("published_")}
+    maps = _csv_rows(results / "pairs" / model / "maps.csv")
+    pairs_file = yaml.safe_load((results / "pairs" / model / "pairs.yaml").read_text())
+    rule = str(pairs_file.get("rule", ""))
+    faces = re.search(r"(\d+) of the (\d+) seeds show a face", rule)
+    return {"table2": table,
+            "maps": {"pairs": len(maps), "good_preferred": sum(float(m["swap_change"]) < 0 for m in maps)},
+            "bad_seeds": [str(p["bad"]) for p in pairs_file.get("pairs", [])],
+            "candidate_faces": [int(faces.group(1)), int(faces.group(2))] if faces else None,
+            "rule": rule}
+
+
+def collect(results: str | Path) -> dict[str, Any]:
+    """Every number the README quotes from one demo run under RESULTS."""
+    results = Path(results)
+    numbers: dict[str, Any] = {"fid_table": _fid_table(results), "resampling": _resampling(results),
+                               "pairs": _pairs(results)}
+    timing = results / "demo_run.json"
+    if timing.is_file():
+        numbers["timing"] = json.loads(timing.read_text())
+    return numbers
+
+
+def write_snapshot(numbers: dict[str, Any], path: Path = SNAPSHOT) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(numbers, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {round(seconds % 60):d} s"
+
+
+def render_timing(numbers: dict[str, Any]) -> str:
+    t = numbers.get("timing")
+    if not t:
+        return "`make demo`'s duration has not been recorded yet (run `make demo`, then `make readme-numbers`).\n"
+    headline = [v for v in t["headline_s"].values() if v is not None]
+    first = f" The headline table and figure were written {_minutes(max(headline))} after the start." if headline else ""
+    return (f"`make demo` ran {t['jobs']} jobs in **{_minutes(t['wall_s'])}** on {t['cores']} CPU cores "
+            f"({t['cpu']}, {t['date']}, measured by `make demo` itself into `results/demo_run.json`).{first}\n")
+
+
+def render_fid_table(numbers: dict[str, Any]) -> str:
+    rows = numbers["fid_table"]
+    clean = next(r["fid"] for r in rows if r["distortion"] == "none")
+    kinds: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if r["distortion"] != "none":
+            kinds.setdefault(r["distortion"], {})[r["level"]] = r["fid"]
+    levels = sorted({lv for k in kinds.values() for lv in k})
+    lines = ["| strength level | 0 (clean) | " + " | ".join(str(lv) for lv in levels) + " |",
+             "|---|---|" + "---|" * len(levels)]
+    for kind, by_level in kinds.items():
+        lines.append(f"| {kind} | {clean:.1f} | " + " | ".join(f"{by_level[lv]:.1f}" for lv in levels) + " |")
+    n = rows[0]
+    return (f"FID of each comparison set ({n['n_images']} images) against the reference ({n['n_reference']} "
+            "images), `results/tables/fid_demo.csv`:\n\n" + "\n".join(lines) + "\n")
+
+
+def render_resampling(numbers: dict[str, Any]) -> str:
+    r = numbers["resampling"]
+    masses = r["mass_before_after"]
+    clean = masses.get("comparison")
+    mass = (f", and the share of sampling mass on the clean faces rises from **{clean[0]:.1%} to {clean[1]:.1%}**"
+            if clean else "")
+    kid = ""
+    if r["baseline_kid_x1000"] is not None and r["best_kid_x1000"] is not None:
+        kid = f", KID×1000 from {r['baseline_kid_x1000']:.1f} to {r['best_kid_x1000']:.1f}"
+    return (f"In {r['iterations']} iterations over {r['candidates']} candidates the FID of a resampled draw "
+            f"falls from **{r['baseline_fid']:.2f} to {r['best_fid']:.2f}** (best at iteration "
+            f"{r['best_iteration']}){kid}{mass} (`results/resampling/{r['run']}/{r['mode']}/summary.json`).\n")
+
+
+def render_pairs(numbers: dict[str, Any]) -> str:
+    p = numbers["pairs"]
+    t = p["table2"]
+    faces = " / ".join(f"{100 * t[c]:.1f} %" for c in ("face_rate", "face_rate_Replace", "face_rate_Delete"))
+    sel = f"{100 * t['face_rate_Sub_Bad']:.0f} % → {100 * t['face_rate_Sub_Good']:.0f} %"
+    head = ("| N | n | FID | FID_Replace | FID_Delete | FID_Sub_Good | FID_Sub_Bad | faces: full / replace / delete "
+            "| faces: selected → replaced |")
+    row = (f"| {int(t['num_images'])} | {int(t['num_selected'])} | {t['FID']:.2f} | {t['FID_Replace']:.2f} | "
+           f"{t['FID_Delete']:.2f} ({int(t['num_delete_set'])}) | {t['FID_Sub_Good']:.2f} | {t['FID_Sub_Bad']:.2f} "
+           f"| {faces} | {sel} |")
+    moved = abs(t["FID_Replace"] - t["FID"])
+    maps = p["maps"]
+    return ("\n".join([head, "|" + "---|" * 9, row]) + "\n\n"
+            f"The selection finds worse images (the detector finds a face in {100 * t['face_rate_Sub_Bad']:.0f} % "
+            f"of them against {100 * t['face_rate']:.0f} % overall) and the w-space fix helps "
+            f"({100 * t['face_rate_Sub_Good']:.0f} %), while FID moves by {moved:.2f} on a value of {t['FID']:.0f}. "
+            f"FID preferred the good image in {maps['good_preferred']} of the {maps['pairs']} swaps "
+            "(`results/pairs/demo/maps.md`).\n")
+
+
+def render_auto_pairs(numbers: dict[str, Any]) -> str:
+    p = numbers["pairs"]
+    faces = p["candidate_faces"]
+    seen = f"The detector finds a face in {faces[0]} of the {faces[1]} candidate seeds. " if faces else ""
+    return (f"{seen}The bad seeds are {', '.join(p['bad_seeds'])}. The rule as the run wrote it into "
+            f"`results/pairs/demo/pairs.yaml`: “{p['rule']}”.\n")
+
+
+def _gpu_rows() -> list[dict[str, Any]]:
+    """Rows of every recorded GPU check; a later record (by name) replaces a section it re-ran."""
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(GPU_RECORDS.glob("gpu_check_*.json")):
+        record = json.loads(path.read_text())
+        env = record["environment"]
+        fresh: dict[str, list[dict[str, Any]]] = {}
+        for row in record["rows"]:
+            if row["metric"] != "section time":
+                fresh.setdefault(row["section"], []).append(
+                    {**row, "gpu": env.get("gpu"), "date": env["date"][:10], "torch": env["torch"], "record": path.name})
+        sections.update(fresh)
+    return [row for rows in sections.values() for row in rows]
+
+
+def render_gpu(_: dict[str, Any] | None = None) -> str:
+    rows = _gpu_rows()
+    if not rows:
+        return "GPU figures: not yet measured (run `make gpu-check` on a machine with one CUDA GPU).\n"
+    first = rows[0]
+    lines = [f"Measured by `benchmarks/gpu_check.py` on one {first['gpu']} ({first['date']}, torch {first['torch']}; "
+             f"records in `benchmarks/records/`):", "", "| section | metric | value | unit | note |", "|---|---|---|---|---|"]
+    for r in rows:
+        value = "" if r["value"] is None else r["value"]
+        note = str(r.get("note") or "").replace("|", "/")
+        lines.append(f"| {r['section']} | {r['metric']} | {value} | {r.get('unit') or ''} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {"demo-timing": render_timing, "demo-fid-table": render_fid_table,
+             "demo-resampling": render_resampling, "demo-pairs": render_pairs,
+             "demo-auto-pairs": render_auto_pairs, "gpu-check": render_gpu}
+
+
+def load_snapshot(path: Path = SNAPSHOT) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def rendered_blocks(numbers: dict[str, Any]) -> dict[str, str]:
+    return {name: render(numbers) for name, render in RENDERERS.items()}
+
+
+def blocks_in(text: str) -> dict[str, str]:
+    """The README's marked blocks, name -> body."""
+    return {m.group("name"): m.group("body") for m in _BLOCK.finditer(text)}
+
+
+def apply_blocks(text: str, blocks: dict[str, str]) -> str:
+    """TEXT with every marked block's body replaced by its rendering."""
+    missing = set(blocks) - set(blocks_in(text))
+    if missing:
+        raise ValueError(f"README lacks the marked blocks {sorted(missing)}")
+    return _BLOCK.sub(lambda m: f"<!-- numbers:{m.group('name')} -->\n{blocks[m.group('name')]}"
+                                f"<!-- /numbers:{m.group('name')} -->", text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["collect"] and len(args) == 2:
+        write_snapshot(collect(args[1]))
+        print(f"wrote {SNAPSHOT}")
+        return 0
+    if args == ["render"]:
+        text = README.read_text()
+        new = apply_blocks(text, rendered_blocks(load_snapshot()))
+        if new != text:
+            with atomic_path(README) as tmp:
+                Path(tmp).write_text(new)
+        print("README number blocks " + ("rewritten" if new != text else "already current"))
+        return 0
+    print("usage: python -m fidlens.readme_numbers collect RESULTS | render", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
