@@ -37,5 +37,9 @@ def _assert_same(ours, recorded, where: str) -> None:
 
 @pytest.mark.parametrize("part", ["fid_table", "resampling", "pairs"])
 def test_demo_run_reproduces_the_numbers_the_readme_quotes(part):
+    recorded = load_snapshot()
+    if part not in recorded:
+        pytest.skip(f"docs/demo_numbers.json records no {part} yet (make readme-numbers after a full demo run)")
     ours = collect(Path(RESULTS))
-    _assert_same(ours[part], load_snapshot()[part], part)
+    assert part in ours, f"the demo run produced no {part}"
+    _assert_same(ours[part], recorded[part], part)
