@@ -32,6 +32,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("src/fidlens/safe_torch_archive.py", "pickle.Unpickler subclass"):
         "InertUnpickler.find_class: our own tensor/list rebuilders, every other global is inert",
     ("src/fidlens/pairs/study.py", "numpy.load"): "allow_pickle=False (saved pair statistics)",
+    ("src/fidlens/resampling/run.py", "numpy.load"): "numpy's default allow_pickle=False (best_weights.npy, a float array)",
+    ("src/fidlens/readme_numbers.py", "yaml.safe_load"): "safe_load builds plain data only (a run's pairs file)",
     ("src/fidlens/feature_cache.py", "numpy.lib.format.read_array"): "allow_pickle=False (feature cache entries)",
     ("src/fidlens/npzread.py", "numpy.lib.format.read_array"): "allow_pickle=False (.npz read after its headers)",
     ("scripts/docs_figures.py", "yaml.safe_load"): "safe_load builds plain data only (docs figure list)",
