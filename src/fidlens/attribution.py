@@ -32,7 +32,7 @@ import numpy as np
 
 from .atomic import write_text_atomic
 from .errors import StatisticsError
-from .frechet import frechet_distance, mean_and_covariance
+from .frechet import _drop_noise, frechet_distance, mean_and_covariance
 from .rank1_trace import QuadratureInfo, trace_sqrt_rank1_delta
 
 __all__ = [
@@ -49,12 +49,6 @@ _EPS = float(np.finfo(np.float64).eps)
 DEFAULT_RTOL = 1e-12  # quadrature tolerance relative to tr Σr + tr Σ (the scale of FID's terms)
 # A covariance with an eigenvalue below -_NEGATIVE_TOL * (largest) is not a covariance.
 _NEGATIVE_TOL = 1e-8
-
-
-def _noise_floor(lam: np.ndarray) -> np.ndarray:
-    """Zero eigenvalues at rounding-noise level (≤ size·eps·max), the rule fidlens.frechet uses."""
-    top = max(float(lam.max(initial=0.0)), 0.0)
-    return np.where(lam > top * lam.size * _EPS, lam, 0.0)
 
 
 def _finite_2d(x: np.ndarray, name: str) -> np.ndarray:
@@ -88,7 +82,7 @@ def _psd_factor(sigma: np.ndarray) -> np.ndarray:
     if lam.size and lam.min() < -_NEGATIVE_TOL * max(top, 0.0):
         raise StatisticsError(
             f"reference covariance is not positive semi-definite (eigenvalues {lam.min():.3g} .. {top:.3g})")
-    lam = _noise_floor(lam)
+    lam = _drop_noise(lam)
     keep = lam > 0
     return vec[:, keep] * np.sqrt(lam[keep])
 
@@ -160,7 +154,7 @@ class FidAttribution:
         self.fid = frechet_distance(self.ref_mu, self.ref_sigma, self.mu, self.sigma)
         m = factor.T @ (self.sigma @ factor)
         lam, q = np.linalg.eigh(0.5 * (m + m.T))
-        self.lam = _noise_floor(lam)
+        self.lam = _drop_noise(lam)
         self.projection = factor @ q  # z = projectionᵀ v
         self.trace_sqrt = float(np.sqrt(self.lam).sum())
         self.trace_ref = float(np.trace(self.ref_sigma))
