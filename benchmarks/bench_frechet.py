@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import scipy.linalg
 
-from fidlens.frechet import (
+from fidlens.metrics.frechet import (
     FewSamplesWarning,
     _psd_factor,
     _trace_sqrt_from_factor,

@@ -16,11 +16,11 @@ import warnings
 import numpy as np
 import torch
 
-from fidlens.assets import default_inception_path
-from fidlens.frechet import frechet_distance, mean_and_covariance
-from fidlens.heatmap import FidSensitivity
-from fidlens.inception_weights import load_inception
-from fidlens.stats import Statistics
+from fidlens.assets.store import default_inception_path
+from fidlens.metrics.frechet import frechet_distance, mean_and_covariance
+from fidlens.studies.heatmap import FidSensitivity
+from fidlens.detectors.inception_weights import load_inception
+from fidlens.metrics.stats import Statistics
 
 
 def synthetic_features(rng: np.random.Generator, n: int, shift: float) -> np.ndarray:

@@ -114,7 +114,7 @@ def _sync(device: torch.device) -> None:
 
 
 def child(args: argparse.Namespace) -> None:
-    from fidlens.resampling.optimizer import (
+    from fidlens.studies.resampling.optimizer import (
         ResamplingOptimizer,
         WeightedFrechet,
         naive_loss_and_grad,
@@ -149,7 +149,7 @@ def child(args: argparse.Namespace) -> None:
             _sync(device)
             times.append(time.perf_counter() - t1)
     else:
-        from fidlens.frechet import matrix_sqrt_psd
+        from fidlens.metrics.frechet import matrix_sqrt_psd
 
         sqrt_sigma_real = matrix_sqrt_psd(sigma_real)  # once, as ours does
         setup = time.perf_counter() - t0

@@ -104,7 +104,7 @@ def _seeded_random_inception():
     GPU-vs-CPU agreement and throughput depend on the graph, not on the trained values, so
     these rows stay meaningful; the table says which weights were used.
     """
-    from fidlens.inception import FidInceptionV3
+    from fidlens.detectors.inception import FidInceptionV3
 
     model = FidInceptionV3(with_logits=False)
     gen = torch.Generator().manual_seed(0)
@@ -127,8 +127,8 @@ class Check:
         self._detectors: dict[str, object] = {}
 
     def detector(self, device: torch.device):
-        from fidlens.assets import DEFAULT_INCEPTION, default_inception_path
-        from fidlens.inception_weights import load_inception
+        from fidlens.assets.store import DEFAULT_INCEPTION, default_inception_path
+        from fidlens.detectors.inception_weights import load_inception
 
         key = str(device)
         if key not in self._detectors:
@@ -141,7 +141,7 @@ class Check:
 
     @property
     def weights_label(self) -> str:
-        from fidlens.assets import default_inception_path
+        from fidlens.assets.store import default_inception_path
 
         if default_inception_path().is_file():
             return "default_1.pt"
@@ -168,9 +168,9 @@ class Check:
 
 
 def fid_orl(c: Check) -> list[Row]:
-    from fidlens.demo import export_subjects
-    from fidlens.frechet import frechet_distance
-    from fidlens.pipeline import ExtractionSettings, compute_features, statistics_from_features
+    from fidlens.studies.demo import export_subjects
+    from fidlens.metrics.frechet import frechet_distance
+    from fidlens.extraction.pipeline import ExtractionSettings, compute_features, statistics_from_features
 
     ref, cmp_ = c.scratch / "orl_ref", c.scratch / "orl_cmp"
     orl = REPO / "data" / "orl_faces"
@@ -198,7 +198,7 @@ def _scripted_default_1(device: torch.device):
     torch.jit.load can run code from its file: it is used here only, in this benchmark, on
     the pinned default_1.pt whose sha256 is verified first; fidlens itself never calls it.
     """
-    from fidlens.assets import DEFAULT_INCEPTION, default_inception_path, file_sha256
+    from fidlens.assets.store import DEFAULT_INCEPTION, default_inception_path, file_sha256
 
     path = default_inception_path()
     if file_sha256(path) != DEFAULT_INCEPTION.sha256:
@@ -208,8 +208,8 @@ def _scripted_default_1(device: torch.device):
 
 def features(c: Check) -> list[Row]:
     """fidlens's throughput, and the TorchScript default_1.pt's beside it when the file is here."""
-    from fidlens.assets import default_inception_path
-    from fidlens.inception import FidInceptionV3
+    from fidlens.assets.store import default_inception_path
+    from fidlens.detectors.inception import FidInceptionV3
 
     ours = c.detector(c.device)
     runs = {"fidlens": lambda x: ours.extract(x).pool3}
@@ -270,7 +270,7 @@ def _generator_specs(sizes: Sizes) -> dict[str, tuple[type, dict]]:
 
 
 def generators(c: Check) -> list[Row]:
-    from fidlens.generate import images_for_seeds
+    from fidlens.generators.generate import images_for_seeds
     from fidlens.generators.load import load_generator
     from fidlens.generators.nvidia_pickle import save_nvidia_pickle
 
@@ -312,7 +312,7 @@ def generators(c: Check) -> list[Row]:
 
 def _synthetic_statistics(n: int, shift: float, seed: int):
     """A 2048-d Gaussian with a low-rank-plus-diagonal covariance, labelled as N images (no sampling)."""
-    from fidlens.stats import Statistics
+    from fidlens.metrics.stats import Statistics
 
     rng = np.random.default_rng(seed)
     basis = rng.normal(size=(64, 2048)) * 0.3
@@ -322,7 +322,7 @@ def _synthetic_statistics(n: int, shift: float, seed: int):
 
 
 def heatmap(c: Check) -> list[Row]:
-    from fidlens.heatmap import FidSensitivity
+    from fidlens.studies.heatmap import FidSensitivity
 
     n = c.sizes.heatmap_n
     start = time.perf_counter()
@@ -343,7 +343,7 @@ def heatmap(c: Check) -> list[Row]:
 
 
 def resampling(c: Check) -> list[Row]:
-    from fidlens.resampling.optimizer import ResamplingOptimizer
+    from fidlens.studies.resampling.optimizer import ResamplingOptimizer
 
     n, d = c.sizes.pool
     gen = torch.Generator(device=c.device).manual_seed(0)
@@ -368,8 +368,8 @@ def resampling(c: Check) -> list[Row]:
 
 def pairs(c: Check) -> list[Row]:
     from fidlens.generators.ppca import fit_ppca
-    from fidlens.pairs.spec import parse_pairs
-    from fidlens.pairs.study import StudySettings, run_study
+    from fidlens.studies.pairs.spec import parse_pairs
+    from fidlens.studies.pairs.study import StudySettings, run_study
 
     G = fit_ppca(REPO / "data" / "orl_faces", z_dim=8, resolution=64).to(c.device)
     spec = parse_pairs({"probe_step": 0.5, "pairs": [{"bad": 3, "good": "3~5"}, {"bad": 9, "good": "9~2"}]})
@@ -425,7 +425,8 @@ def table(rows: list[Row]) -> str:
 
 
 def environment(device: torch.device) -> dict:
-    from fidlens import __version__, precision
+    from fidlens.core import precision
+    from fidlens import __version__
 
     env = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "torch": torch.__version__,
            "fidlens": __version__, "device": str(device), "cpu_threads": torch.get_num_threads(),
@@ -458,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fidlens GPU check: {env.get('gpu', 'CPU dry run')}, torch {env['torch']}, {env['date']}, "
           f"{env['total_s']} s")
     print(table(rows))
-    from fidlens.atomic import atomic_path
+    from fidlens.core.atomic import atomic_path
 
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

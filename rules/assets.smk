@@ -1,5 +1,5 @@
 # Downloads: the only rules that touch the network, and only when a target needs them.
-# URLs and checksums: fidlens.asset_registry (`fidlens assets` lists them and their state).
+# URLs and checksums: fidlens.assets.registry (`fidlens assets` lists them and their state).
 # Every download is resumable (a .part file beside the target) and atomic (checked, then renamed).
 # They run where Snakemake runs (a login node has internet; compute nodes often do not).
 

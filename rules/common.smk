@@ -4,9 +4,9 @@ import os
 
 from snakemake.utils import validate
 
-from fidlens.errors import FidlensError
-from fidlens.manifest import check_source, refresh_manifest
-from fidlens.workflow import demo_problem, entry_problem, refuse, schema_problem
+from fidlens.core.errors import FidlensError
+from fidlens.data.manifest import check_source, refresh_manifest
+from fidlens.workflow.jobs import demo_problem, entry_problem, refuse, schema_problem
 
 # A bad value stops the run here, before any job, with one line naming its key (`error: config
 # device: ...`, exit status 2); validate() then fills in the defaults the later checks rely on.
@@ -112,7 +112,7 @@ def refreshed_manifest(source, manifest, what):
 
     An image edited in place (even with its old mtime put back) leaves its folder's mtime alone,
     so Snakemake alone would call the stale results up to date. The manifest (names, sizes,
-    sha256; see fidlens.manifest for the cost and the promise) is rewritten here only when the
+    sha256; see fidlens.data.manifest for the cost and the promise) is rewritten here only when the
     content changed, so its mtime moves exactly then and reruns exactly the jobs that declare it.
     A manifest not made yet is left to the manifest rules (only listed here, so an empty folder
     is refused now); so is a source an upstream job builds. A source that nothing can make, or
@@ -325,7 +325,7 @@ def pairs_reference_stats(wildcards):
 
 def pair_map_files(wildcards):
     """Every pair's figure; the pairs are known once the pairs file exists (a checkpoint)."""
-    from fidlens.pairs.spec import load_pairs
+    from fidlens.studies.pairs.spec import load_pairs
 
     pairs = load_pairs(checkpoints.pairs_file.get(model=wildcards.model).output[0])
     return [f"results/pairs/{wildcards.model}/{pair.stem}.png" for pair in pairs.pairs]

@@ -1,10 +1,10 @@
 # Helpers for the download rules in rules/assets.smk. URLs, checksums and the trust-on-first-
-# download policy live in the package (fidlens.asset_registry), shared with `fidlens assets`.
+# download policy live in the package (fidlens.assets.registry), shared with `fidlens assets`.
 
 from snakemake.exceptions import WorkflowError
 
 try:
-    from fidlens.asset_registry import (
+    from fidlens.assets.registry import (
         asset_for_target,
         dataset_instructions,
         read_record,

@@ -1,7 +1,7 @@
 """Export a range of ORL subjects as the demo's reference or comparison set."""
 
-from fidlens.demo import export_subjects
-from fidlens.workflow import logged
+from fidlens.studies.demo import export_subjects
+from fidlens.workflow.jobs import logged
 
 
 def main(orl_dir: str, first: int, last: int, out_dir: str, log: str) -> None:

@@ -1,7 +1,7 @@
 """Write one disturbed copy of the comparison set (one distortion, one strength)."""
 
-from fidlens.demo import write_distorted_set
-from fidlens.workflow import logged
+from fidlens.studies.demo import write_distorted_set
+from fidlens.workflow.jobs import logged
 
 
 def main(src_dir: str, out_dir: str, kind: str, strength: float, seed: int, log: str) -> None:

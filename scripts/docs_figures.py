@@ -23,8 +23,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-HEATMAP_CODE = ["src/fidlens/heatmap.py", "src/fidlens/heatmap_figures.py"]
-RESAMPLING_CODE = ["src/fidlens/resampling/figures.py", "scripts/resample.py"]
+HEATMAP_CODE = ["src/fidlens/studies/heatmap.py", "src/fidlens/studies/heatmap_figures.py"]
+RESAMPLING_CODE = ["src/fidlens/studies/resampling/figures.py", "scripts/resample.py"]
 
 
 def sha256(path: Path) -> str:
@@ -38,15 +38,15 @@ def plan(config: dict) -> dict[str, dict]:
     run = "results/resampling/demo/pre_logits"
     return {
         "fid_vs_distortion.png": {"source": "results/figures/fid_vs_distortion.png",
-                                  "code": ["src/fidlens/demo.py", "scripts/plot_fid_vs_distortion.py"]},
+                                  "code": ["src/fidlens/studies/demo.py", "scripts/plot_fid_vs_distortion.py"]},
         "heatmap_grid_demo.png": {"source": f"results/heatmaps/demo/grid_{first}_{rows}x{cols}.png",
                                   "code": [*HEATMAP_CODE, "scripts/heatmaps.py"]},
         "heatmap_real_face.png": {"source": "results/docs/heatmap_real_face.png",
                                   "code": [*HEATMAP_CODE, "scripts/docs_figures.py"]},
         "pair_map_demo.png": {"source": None,  # the first pair of the pairs file, known after the run
-                              "code": [*HEATMAP_CODE, "src/fidlens/pairs/maps.py", "scripts/pair_map.py"]},
+                              "code": [*HEATMAP_CODE, "src/fidlens/studies/pairs/maps.py", "scripts/pair_map.py"]},
         "resampling_curves_demo.png": {"source": f"{run}/curves.png", "target": f"{run}/log.csv",
-                                       "code": [*RESAMPLING_CODE, "src/fidlens/resampling/run.py"]},
+                                       "code": [*RESAMPLING_CODE, "src/fidlens/studies/resampling/run.py"]},
         "resampling_highest_demo.png": {"source": f"{run}/grid_highest.png", "target": f"{run}/log.csv",
                                         "code": RESAMPLING_CODE},
         "resampling_lowest_demo.png": {"source": f"{run}/grid_lowest.png", "target": f"{run}/log.csv",
@@ -90,15 +90,15 @@ def workflow_targets(config: dict) -> list[str]:
 
 def draw_real_face(config: dict, out: Path) -> None:
     """The comparison set's first face explained against the demo generator (absolute weighting)."""
-    from fidlens.heatmap import (
+    from fidlens.studies.heatmap import (
         FidSensitivity,
         describe_setup,
         explain_source_images,
         save_heatmap_figure,
     )
-    from fidlens.heatmap_figures import write_heatmap_raw
-    from fidlens.inception_weights import load_inception
-    from fidlens.stats import Statistics
+    from fidlens.studies.heatmap_figures import write_heatmap_raw
+    from fidlens.detectors.inception_weights import load_inception
+    from fidlens.metrics.stats import Statistics
 
     study = config["heatmaps"]["demo"]
     reference = Statistics.load(REPO / f"results/stats/{study['reference']}.npz")
@@ -115,7 +115,7 @@ def draw_real_face(config: dict, out: Path) -> None:
 
 
 def first_pair_figure() -> str:
-    from fidlens.pairs.spec import load_pairs
+    from fidlens.studies.pairs.spec import load_pairs
 
     pairs = load_pairs(REPO / "results/pairs/demo/pairs.yaml")
     return f"results/pairs/demo/{pairs.pairs[0].stem}.png"
@@ -138,7 +138,7 @@ def main() -> None:
                         checkpoint.unlink()
             run_workflow(str(args.cores), stale, force=True)
     draw_real_face(config, REPO / "results/docs/heatmap_real_face.png")
-    from fidlens.rawdata import write_json
+    from fidlens.core.rawdata import write_json
 
     record = {}
     for name, item in plan(config).items():

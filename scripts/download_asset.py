@@ -1,7 +1,7 @@
 """Download one registry asset to its target: resumable, atomic, checked (pinned or first-download record)."""
 
-from fidlens.asset_registry import fetch_asset
-from fidlens.workflow import logged
+from fidlens.assets.registry import fetch_asset
+from fidlens.workflow.jobs import logged
 
 
 def main(name: str, dest: str, url: str | None, log: str) -> None:

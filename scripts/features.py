@@ -1,9 +1,9 @@
 """Inception pool3 features of one image set, through the content-keyed cache."""
 
-from fidlens.features import pick_device
-from fidlens.inception_weights import load_inception
-from fidlens.pipeline import ExtractionSettings, compute_features
-from fidlens.workflow import logged
+from fidlens.detectors.features import pick_device
+from fidlens.detectors.inception_weights import load_inception
+from fidlens.extraction.pipeline import ExtractionSettings, compute_features
+from fidlens.workflow.jobs import logged
 
 
 def main(images: str, weights: str, out: str, log: str, threads: int, device: str, batch_size: int,

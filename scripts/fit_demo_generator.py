@@ -1,7 +1,7 @@
 """Fit the PPCA demo generator to the reference faces (seconds, CPU)."""
 
 from fidlens.generators.ppca import fit_ppca
-from fidlens.workflow import logged
+from fidlens.workflow.jobs import logged
 
 
 def main(images: str, out: str, z_dim: int, resolution: int, log: str) -> None:

@@ -1,14 +1,14 @@
 """Features and statistics of N generated images from one latent seed (cached by content)."""
 
-from fidlens.features import pick_device
-from fidlens.inception_weights import load_inception
-from fidlens.pipeline import (
+from fidlens.detectors.features import pick_device
+from fidlens.detectors.inception_weights import load_inception
+from fidlens.extraction.pipeline import (
     ExtractionSettings,
     GenerationSettings,
     compute_generated_features,
     statistics_from_features,
 )
-from fidlens.workflow import logged
+from fidlens.workflow.jobs import logged
 
 
 def main(network: str, weights: str, features_out: str, stats_out: str, generation: dict, which: str,

@@ -8,20 +8,20 @@ A grid: ``grid_….png`` + ``grid_….csv`` (which seed sits in which tile, with
 
 from pathlib import Path
 
-from fidlens.features import pick_device
+from fidlens.detectors.features import pick_device
 from fidlens.generators.load import load_generator
-from fidlens.heatmap import (
+from fidlens.studies.heatmap import (
     FidSensitivity,
     describe_setup,
     explain_seeds,
     save_heatmap_figure,
     save_heatmap_grid,
 )
-from fidlens.heatmap_figures import write_grid_raw, write_heatmap_raw
-from fidlens.inception_weights import load_inception
-from fidlens.provenance import record_job_provenance
-from fidlens.stats import Statistics
-from fidlens.workflow import logged
+from fidlens.studies.heatmap_figures import write_grid_raw, write_heatmap_raw
+from fidlens.detectors.inception_weights import load_inception
+from fidlens.workflow.provenance import record_job_provenance
+from fidlens.metrics.stats import Statistics
+from fidlens.workflow.jobs import logged
 
 
 def main(network: str, weights: str, reference: str, generated: str, outputs: dict[str, str], seeds: list[int],

@@ -1,7 +1,7 @@
 """The content manifest (names, sizes, sha256) of one image folder or ZIP."""
 
-from fidlens.manifest import write_manifest
-from fidlens.workflow import logged
+from fidlens.data.manifest import write_manifest
+from fidlens.workflow.jobs import logged
 
 
 def main(source: str, out: str, log: str) -> None:

@@ -1,7 +1,7 @@
 """Build a StyleGAN dataset ZIP from a folder; the resize filter goes into dataset.json."""
 
-from fidlens.workflow import logged
-from fidlens.zipbuild import build_stylegan_zip
+from fidlens.workflow.jobs import logged
+from fidlens.data.zipbuild import build_stylegan_zip
 
 
 def main(source: str, dest: str, options: dict, log: str) -> None:

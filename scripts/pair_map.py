@@ -5,23 +5,23 @@ Writes the figure, its numbers (strict JSON) and both raw 8×8 maps with their s
 
 from pathlib import Path
 
-from fidlens.errors import FidlensError
-from fidlens.features import pick_device
+from fidlens.core.errors import FidlensError
+from fidlens.detectors.features import pick_device
 from fidlens.generators.load import load_generator
-from fidlens.heatmap import FidSensitivity, describe_setup
-from fidlens.inception_weights import load_inception
-from fidlens.pairs.maps import (
+from fidlens.studies.heatmap import FidSensitivity, describe_setup
+from fidlens.detectors.inception_weights import load_inception
+from fidlens.studies.pairs.maps import (
     explain_pair,
     pair_numbers,
     save_pair_figure,
     swap_change,
     write_pair_maps,
 )
-from fidlens.pairs.spec import load_pairs
-from fidlens.provenance import record_job_provenance
-from fidlens.rawdata import strict_json, write_json
-from fidlens.stats import Statistics
-from fidlens.workflow import logged
+from fidlens.studies.pairs.spec import load_pairs
+from fidlens.workflow.provenance import record_job_provenance
+from fidlens.core.rawdata import strict_json, write_json
+from fidlens.metrics.stats import Statistics
+from fidlens.workflow.jobs import logged
 
 
 def main(network: str, weights: str, pairs: str, generated_stats: str, reference: str, figure: str, numbers: str,

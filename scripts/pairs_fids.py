@@ -1,9 +1,9 @@
 """One model's Table 2 row: five FIDs and the face-presence rates, from the saved study."""
 
-from fidlens.pairs.study import Study
-from fidlens.pairs.table import study_row, write_row
-from fidlens.stats import Statistics
-from fidlens.workflow import logged
+from fidlens.studies.pairs.study import Study
+from fidlens.studies.pairs.table import study_row, write_row
+from fidlens.metrics.stats import Statistics
+from fidlens.workflow.jobs import logged
 
 
 def main(study_path: str, reference: str, out: str, covariance: str, log: str, threads: int) -> None:

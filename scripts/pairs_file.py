@@ -1,9 +1,9 @@
 """The pairs of one model: the user's YAML checked and copied, or picked by the demo's face-detector rule."""
 
-from fidlens.features import pick_device
+from fidlens.detectors.features import pick_device
 from fidlens.generators.load import load_generator
-from fidlens.pairs.spec import load_pairs
-from fidlens.workflow import logged
+from fidlens.studies.pairs.spec import load_pairs
+from fidlens.workflow.jobs import logged
 
 
 def main(network: str, pairs: str | None, out: str, auto: dict, sampling: dict, which: str, device: str,
@@ -13,9 +13,9 @@ def main(network: str, pairs: str | None, out: str, auto: dict, sampling: dict, 
             chosen = load_pairs(pairs)
             print(f"{len(chosen.pairs)} pairs read from {pairs} (probe step {chosen.probe_step})")
         else:
-            from fidlens.faces import FaceDetector
+            from fidlens.studies.pairs.faces import FaceDetector
 
-            from fidlens.pairs.auto import choose_pairs_by_faces
+            from fidlens.studies.pairs.auto import choose_pairs_by_faces
 
             faces = FaceDetector()
             G = load_generator(network, which=which).to(pick_device(device, log=print))

@@ -3,10 +3,10 @@
 import json
 from pathlib import Path
 
-from fidlens.atomic import atomic_path
-from fidlens.provenance import record_job_provenance
-from fidlens.rawdata import write_csv
-from fidlens.workflow import logged
+from fidlens.core.atomic import atomic_path
+from fidlens.workflow.provenance import record_job_provenance
+from fidlens.core.rawdata import write_csv
+from fidlens.workflow.jobs import logged
 
 CSV_COLUMNS = ["bad", "good", "fid_with_bad", "fid_with_good", "swap_change", "fid_without_image", "figure",
                "numbers", "maps"]

@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from fidlens.features import pick_device
+from fidlens.detectors.features import pick_device
 from fidlens.generators.load import load_generator
-from fidlens.inception_weights import load_inception
-from fidlens.pairs.spec import load_pairs
-from fidlens.pairs.study import (
+from fidlens.detectors.inception_weights import load_inception
+from fidlens.studies.pairs.spec import load_pairs
+from fidlens.studies.pairs.study import (
     Study,
     StudySettings,
     run_study,
@@ -14,9 +14,9 @@ from fidlens.pairs.study import (
     study_meta,
     write_selection_csv,
 )
-from fidlens.provenance import record_job_provenance
-from fidlens.stats import Statistics
-from fidlens.workflow import logged
+from fidlens.workflow.provenance import record_job_provenance
+from fidlens.metrics.stats import Statistics
+from fidlens.workflow.jobs import logged
 
 
 def main(network: str, weights: str, pairs: str, study_out: str, selection_out: str, generated_out: str,
@@ -28,7 +28,7 @@ def main(network: str, weights: str, pairs: str, study_out: str, selection_out: 
         study_settings = StudySettings(**settings)
         faces = None
         if face_detector:
-            from fidlens.faces import FaceDetector
+            from fidlens.studies.pairs.faces import FaceDetector
 
             faces = FaceDetector()
             print(f"face-presence rate: {faces.describe()}")

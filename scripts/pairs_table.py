@@ -3,10 +3,10 @@
 import json
 from pathlib import Path
 
-from fidlens.atomic import atomic_path
-from fidlens.pairs.table import render_markdown, table_rows, write_csv
-from fidlens.provenance import record_job_provenance
-from fidlens.workflow import logged
+from fidlens.core.atomic import atomic_path
+from fidlens.studies.pairs.table import render_markdown, table_rows, write_csv
+from fidlens.workflow.provenance import record_job_provenance
+from fidlens.workflow.jobs import logged
 
 
 def main(rows: list[str], models: list[str], published: dict, csv_out: str, md_out: str, log: str) -> None:

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from fidlens.asset_registry import dataset_instructions
-from fidlens.errors import AssetError
+from fidlens.assets.registry import dataset_instructions
+from fidlens.core.errors import AssetError
 
 
 def main(dest: str, log: str) -> None:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from fidlens.pairs.spec import PairsFileError, pairs_file_instructions
+from fidlens.studies.pairs.spec import PairsFileError, pairs_file_instructions
 
 
 def main(dest: str, network: str, log: str) -> None:

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from fidlens.demo import plot_fid_vs_distortion
-from fidlens.provenance import record_job_provenance
-from fidlens.workflow import logged
+from fidlens.studies.demo import plot_fid_vs_distortion
+from fidlens.workflow.provenance import record_job_provenance
+from fidlens.workflow.jobs import logged
 
 
 def main(table: str, image_dirs: list[str], out: str, numbers: str, sample: str, log: str) -> None:

@@ -1,14 +1,14 @@
 """One resampling run (one pool, one feature mode): optimise weights, evaluate, log, draw figures."""
 
-from fidlens.atomic import write_text_atomic
-from fidlens.features import pick_device
-from fidlens.jsonio import write_json
-from fidlens.progress import note
-from fidlens.provenance import record_job_provenance
-from fidlens.resampling.modes import Mode
-from fidlens.resampling.pool import GeneratedPool, ImagePool, attach_clip, bank_from_files
-from fidlens.resampling.run import ResamplingRun, ResamplingSettings, RunInputs, require_logits
-from fidlens.workflow import logged
+from fidlens.core.atomic import write_text_atomic
+from fidlens.detectors.features import pick_device
+from fidlens.core.jsonio import write_json
+from fidlens.core.progress import note
+from fidlens.workflow.provenance import record_job_provenance
+from fidlens.studies.resampling.modes import Mode
+from fidlens.studies.resampling.pool import GeneratedPool, ImagePool, attach_clip, bank_from_files
+from fidlens.studies.resampling.run import ResamplingRun, ResamplingSettings, RunInputs, require_logits
+from fidlens.workflow.jobs import logged
 
 
 def main(reals: list[str], real_images: list[str], pool: list[str], pool_images: list[str], pool_labels: list[str],

@@ -1,8 +1,8 @@
 """FID statistics (float64 mu, sigma + provenance) from a feature file."""
 
-from fidlens.pipeline import statistics_from_features
-from fidlens.stats import FeatureSet
-from fidlens.workflow import logged
+from fidlens.extraction.pipeline import statistics_from_features
+from fidlens.metrics.stats import FeatureSet
+from fidlens.workflow.jobs import logged
 
 
 def main(features: str, out: str, covariance: str, log: str) -> None:

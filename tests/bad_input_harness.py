@@ -1,7 +1,7 @@
 """Shared harness for the table-driven bad-input tests (tests/test_bad_inputs_*.py).
 
 Every case builds its bad input inside a temporary folder, runs the real CLI entry point
-(`fidlens.cli.main`, in-process so that 60+ cases stay fast), and asserts the promise of
+(`fidlens.cli.main.main`, in-process so that 60+ cases stay fast), and asserts the promise of
 docs/RELIABILITY.md:
 
 - the exit status is the expected non-zero one (2 for a refusal);
@@ -39,7 +39,7 @@ class CliResult:
 
 def run_cli(argv: list[str]) -> CliResult:
     """Run `fidlens ARGV` in this process; an escaping exception is reported as a traceback."""
-    from fidlens.cli import main
+    from fidlens.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from fidlens.assets import default_inception_path
-from fidlens.inception import FidInceptionV3
+from fidlens.assets.store import default_inception_path
+from fidlens.detectors.inception import FidInceptionV3
 
 REPO = Path(__file__).resolve().parents[1]
 ORL = REPO / "data" / "orl_faces"

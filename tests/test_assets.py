@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import ORL, REPO
 
-from fidlens.asset_registry import (
+from fidlens.assets.registry import (
     ASSETS,
     Asset,
     asset_by_name,
@@ -31,8 +31,8 @@ from fidlens.asset_registry import (
     record_path,
     target_regex,
 )
-from fidlens.assets import UrlAsset, download_url
-from fidlens.errors import AssetError, FidlensError
+from fidlens.assets.store import UrlAsset, download_url
+from fidlens.core.errors import AssetError, FidlensError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -282,7 +282,7 @@ def test_dataset_placeholder_says_where_and_how(tmp_path):
 
 
 def _run_assets_cli(*argv: str) -> None:
-    from fidlens.cli_assets import add_assets_command
+    from fidlens.cli.assets import add_assets_command
 
     parser = argparse.ArgumentParser(prog="fidlens")
     add_assets_command(parser.add_subparsers(dest="command", required=True))
@@ -311,7 +311,7 @@ def test_assets_cli_lists_verifies_and_fetches(server, tmp_path, capsys, monkeyp
     with pytest.raises(AssetError, match="name the assets to fetch"):
         _run_assets_cli("--root", str(tmp_path), "--fetch")
     # --fetch goes through the same path as the workflow's rule (registry URL swapped for the local server).
-    import fidlens.asset_registry as registry
+    import fidlens.assets.registry as registry
 
     local = replace(asset_by_name("stylegan3-t-ffhq"), url=server.url)
     monkeypatch.setitem(registry._BY_NAME, "stylegan3-t-ffhq", local)

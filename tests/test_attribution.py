@@ -1,7 +1,7 @@
 """Exact per-image FID attribution: against brute-force recomputation, and its CLI.
 
 Brute force here means the definition: build the statistics of the set without image i
-(or with candidate c) from the features, call fidlens.frechet.frechet_distance, subtract.
+(or with candidate c) from the features, call fidlens.metrics.frechet.frechet_distance, subtract.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from bad_input_harness import BadInput, check_bad_input, run_cli, table
 
-from fidlens.attribution import FidAttribution, attribute, ranks_from_delta, write_ranking_csv
-from fidlens.errors import StatisticsError
-from fidlens.frechet import frechet_distance, mean_and_covariance
-from fidlens.rank1_trace import trace_sqrt_rank1_delta
-from fidlens.stats import FeatureSet, Statistics
+from fidlens.metrics.attribution import FidAttribution, attribute, ranks_from_delta, write_ranking_csv
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.frechet import frechet_distance, mean_and_covariance
+from fidlens.metrics.rank1_trace import trace_sqrt_rank1_delta
+from fidlens.metrics.stats import FeatureSet, Statistics
 
 TOL = 1e-8  # |ΔFID_fast − ΔFID_brute| ≤ TOL · FID
 
@@ -386,7 +386,7 @@ def test_cli_bad_input(case, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::fidlens.frechet.FewSamplesWarning")
+@pytest.mark.filterwarnings("ignore::fidlens.metrics.frechet.FewSamplesWarning")
 def test_cli_images_write_ranking_and_grid(tmp_path, default_weights):
     """An image folder: names in ranking.csv, a PNG grid; a clearly foreign image ranks first."""
     from PIL import Image

@@ -23,9 +23,9 @@ import torch
 from bad_input_harness import BadInput, check_bad_input, run_cli, table
 from conftest import ORL
 
-from fidlens.errors import FidlensError
+from fidlens.core.errors import FidlensError
 from fidlens.generators.ppca import PPCAGenerator
-from fidlens.stats import Statistics
+from fidlens.metrics.stats import Statistics
 
 ALL_TRIPS = ("detector", "generator", "images")
 
@@ -144,7 +144,7 @@ CASES = [
           r"argument --cache-dir: cannot write .*afile is a file, not a folder"),
     _case("stats-weights-missing", lambda t: ["stats", faces(t), "-o", t / "s.npz", "--weights", t / "nope.pth"],
           r"^error: Inception weights not found at .*nope\.pth"),
-    # the two -o cases need `stats -o` checked with fidlens.cli_checks.output_file in its parser block
+    # the two -o cases need `stats -o` checked with fidlens.cli.checks.output_file in its parser block
     _case("stats-output-is-a-folder", lambda t: ["stats", faces(t), "-o", a_folder(t, "out.npz")],
           r"out\.npz is a folder", good=_good_stats_then_fid_zero, weights=True),
     _case("stats-output-parent-is-a-file", lambda t: ["stats", faces(t), "-o", a_file(t) / "s.npz"],
@@ -253,9 +253,9 @@ CASES = [
 
 def _arm_tripwires(monkeypatch: pytest.MonkeyPatch, trips: tuple[str, ...]) -> None:
     """Make the expensive steps fail loudly: a refusal must come before them."""
-    import fidlens.datasets
+    import fidlens.data.datasets
     import fidlens.generators.load
-    import fidlens.pipeline
+    import fidlens.extraction.pipeline
 
     def tripwire(what: str):
         def fail(*args, **kwargs):
@@ -264,12 +264,12 @@ def _arm_tripwires(monkeypatch: pytest.MonkeyPatch, trips: tuple[str, ...]) -> N
         return fail
 
     if "detector" in trips:
-        monkeypatch.setattr(fidlens.pipeline, "load_detector", tripwire("loaded the network"))
+        monkeypatch.setattr(fidlens.extraction.pipeline, "load_detector", tripwire("loaded the network"))
     if "generator" in trips:
         monkeypatch.setattr(fidlens.generators.load, "load_generator", tripwire("loaded the generator"))
     if "images" in trips:
-        monkeypatch.setattr(fidlens.datasets, "open_image_source", tripwire("opened the images"))
-        monkeypatch.setattr(fidlens.pipeline, "open_image_source", tripwire("opened the images"))
+        monkeypatch.setattr(fidlens.data.datasets, "open_image_source", tripwire("opened the images"))
+        monkeypatch.setattr(fidlens.extraction.pipeline, "open_image_source", tripwire("opened the images"))
 
 
 @table(CASES)
@@ -294,12 +294,12 @@ def test_the_table_has_distinct_inputs_across_every_subcommand():
 
 
 def _failing_make_zip(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
-    import fidlens.zipbuild
+    import fidlens.data.zipbuild
 
     def fail(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(fidlens.zipbuild, "build_stylegan_zip", fail)
+    monkeypatch.setattr(fidlens.data.zipbuild, "build_stylegan_zip", fail)
 
 
 @pytest.mark.parametrize(
@@ -336,13 +336,13 @@ def test_warnings_print_as_one_line_and_only_during_the_command(tmp_path):
     """In a real process (pytest records warnings itself): `warning: ...` lines, no source lines."""
     script = (
         "import sys, warnings\n"
-        "import fidlens.zipbuild as z\n"
+        "import fidlens.data.zipbuild as z\n"
         "def warn_twice(source, dest, **kw):\n"
         "    warnings.warn('first\\nsecond', UserWarning)\n"
         "    warnings.warn('odd value', RuntimeWarning)\n"
         "    return {'num_images': 0, 'resolution': None, 'resize_filter': None}\n"
         "z.build_stylegan_zip = warn_twice\n"
-        "from fidlens.cli import main\n"
+        "from fidlens.cli.main import main\n"
         "before = warnings.formatwarning\n"
         "code = main(['make-zip', sys.argv[1], sys.argv[2]])\n"
         "assert warnings.formatwarning is before, 'the CLI format was left behind'\n"
@@ -363,7 +363,7 @@ def test_help_and_version_return_zero():
 
 
 def test_device_grammar_is_one_function():
-    from fidlens.device_spec import DEVICE_SPEC_PATTERN, parse_device_spec
+    from fidlens.core.device_spec import DEVICE_SPEC_PATTERN, parse_device_spec
 
     assert [parse_device_spec(s) for s in ("auto", "cpu", "cuda", "cuda:0", "cuda:01", " cpu ")] == [
         "auto", "cpu", "cuda", "cuda:0", "cuda:1", "cpu"]
@@ -374,7 +374,7 @@ def test_device_grammar_is_one_function():
 
 
 def test_check_device_refuses_a_cuda_device_that_is_not_there(monkeypatch):
-    from fidlens.features import check_device, pick_device
+    from fidlens.detectors.features import check_device, pick_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
@@ -388,7 +388,7 @@ def test_check_device_refuses_a_cuda_device_that_is_not_there(monkeypatch):
 
 
 def test_seed_bounds_and_count_are_checked_before_a_list_is_built():
-    from fidlens.generate import MAX_SEEDS_PER_RUN, parse_seeds
+    from fidlens.generators.generate import MAX_SEEDS_PER_RUN, parse_seeds
 
     assert parse_seeds("4294967295") == [4294967295]
     assert parse_seeds("0-2,,7,") == [0, 1, 2, 7]
@@ -402,7 +402,7 @@ def test_seed_bounds_and_count_are_checked_before_a_list_is_built():
 def test_default_workers_follow_the_cores_this_process_may_use(monkeypatch):
     import os
 
-    from fidlens import features
+    from fidlens.detectors import features
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
@@ -412,7 +412,7 @@ def test_default_workers_follow_the_cores_this_process_may_use(monkeypatch):
 
 
 def test_output_checks_accept_what_can_be_written(tmp_path):
-    from fidlens.cli_checks import check_output_dir, check_output_file
+    from fidlens.cli.checks import check_output_dir, check_output_file
 
     assert check_output_file(tmp_path / "new" / "deeper" / "x.npz", suffixes=(".npz",)).name == "x.npz"
     assert check_output_dir(tmp_path / "fresh" / "dir") == tmp_path / "fresh" / "dir"

@@ -39,12 +39,12 @@ from crafted_files import (
 )
 from PIL import Image
 
-from fidlens import assets
-from fidlens.assets import DEFAULT_INCEPTION, default_inception_path, file_sha256, stamp_path
-from fidlens.errors import AssetError
+from fidlens.assets import store as assets
+from fidlens.assets.store import DEFAULT_INCEPTION, default_inception_path, file_sha256, stamp_path
+from fidlens.core.errors import AssetError
 from fidlens.generators.base import to_uint8
-from fidlens.inception_weights import load_inception
-from fidlens.stats import Statistics
+from fidlens.detectors.inception_weights import load_inception
+from fidlens.metrics.stats import Statistics
 
 # ---------------------------------------------------------------- weights files, via `fidlens stats`
 
@@ -293,8 +293,8 @@ def test_crafted_generator_pickles(case, tmp_path):
 
 
 def _resampling_run(outdir: Path, messages: list[str] | None = None):
-    from fidlens.resampling.modes import Mode
-    from fidlens.resampling.run import FeatureBank, ResamplingRun, ResamplingSettings, RunInputs
+    from fidlens.studies.resampling.modes import Mode
+    from fidlens.studies.resampling.run import FeatureBank, ResamplingRun, ResamplingSettings, RunInputs
 
     rng = np.random.default_rng(5)
     reals = FeatureBank(pool3=rng.normal(size=(120, 6)))

@@ -28,9 +28,9 @@ import pytest
 from bad_input_harness import BadInput, check_bad_input, run_cli, snapshot, table
 from PIL import Image
 
-from fidlens.feature_cache import FeatureCacheWarning, entry_checksum
-from fidlens.image_limits import ENV_MAX_BYTES, ENV_MAX_PIXELS
-from fidlens.stats import FeatureSet, Statistics
+from fidlens.core.feature_cache import FeatureCacheWarning, entry_checksum
+from fidlens.data.image_limits import ENV_MAX_BYTES, ENV_MAX_PIXELS
+from fidlens.metrics.stats import FeatureSet, Statistics
 
 pytestmark = pytest.mark.slow
 
@@ -136,7 +136,7 @@ def clean_members() -> list[dict]:
 @pytest.fixture(scope="module")
 def one_detector(default_weights):
     """Every CLI run in this module loads the same real detector; load it once."""
-    from fidlens import pipeline
+    from fidlens.extraction import pipeline
 
     real, loaded = pipeline.load_detector, {}
 
@@ -504,8 +504,8 @@ def test_damaged_cache_entry_is_quarantined_and_recomputed(case: BadInput, tmp_p
 
 _MEASURE = """
 import resource, sys
-from fidlens.datasets import open_image_source
-from fidlens.errors import DatasetError
+from fidlens.data.datasets import open_image_source
+from fidlens.core.errors import DatasetError
 source = open_image_source(sys.argv[1])
 try:
     source[len(source) - 1]
@@ -537,8 +537,8 @@ def test_bombs_are_refused_before_they_cost_memory(tmp_path):
 
 
 def test_fidlens_limit_decides_and_pillow_global_is_restored(monkeypatch):
-    from fidlens.datasets import DecodeLimits, decode_image
-    from fidlens.errors import DatasetError
+    from fidlens.data.datasets import DecodeLimits, decode_image
+    from fidlens.core.errors import DatasetError
 
     data = encode(clean_images()[0], "PNG")  # 576 pixels
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow alone would refuse it (> 2 x 100)
@@ -557,8 +557,8 @@ def test_fidlens_limit_decides_and_pillow_global_is_restored(monkeypatch):
 
 @pytest.mark.parametrize("bad", [0, -5, "ten", 2.5, True])
 def test_limits_must_be_positive_whole_numbers(bad):
-    from fidlens.datasets import DecodeLimits
-    from fidlens.errors import DatasetError
+    from fidlens.data.datasets import DecodeLimits
+    from fidlens.core.errors import DatasetError
 
     with pytest.raises(DatasetError, match="whole number"):
         DecodeLimits(max_pixels=bad)

@@ -21,10 +21,10 @@ import pytest
 import scipy.linalg
 from bad_input_harness import BadInput, check_bad_input, run_cli, table
 
-from fidlens.comparability import ConventionMismatchWarning
-from fidlens.errors import StatisticsError
-from fidlens.npzread import inspect_npz, read_members
-from fidlens.stats import FeatureSet, Statistics
+from fidlens.metrics.comparability import ConventionMismatchWarning
+from fidlens.core.errors import StatisticsError
+from fidlens.core.npzread import inspect_npz, read_members
+from fidlens.metrics.stats import FeatureSet, Statistics
 
 D = 16
 SHA_A = "a" * 64
@@ -263,8 +263,8 @@ def _image_side_args(tmp: Path) -> list:
     """A statistics file from another detector against an image folder: refused before extraction."""
     import torch
 
-    from fidlens.inception import FidInceptionV3
-    from fidlens.inception_weights import tf_to_torchvision_names
+    from fidlens.detectors.inception import FidInceptionV3
+    from fidlens.detectors.inception_weights import tf_to_torchvision_names
 
     weights = tmp / "pt_inception.pth"
     torch.save(tf_to_torchvision_names(FidInceptionV3(with_logits=True).state_dict()), weights)
@@ -340,7 +340,7 @@ CASES = [
     # harness finds no new file.
     BadInput("detector-differs-from-image-side", _image_side_args,
              r"different detectors \(.*a\.npz: sha256 cccccccccccc \(other\.pt\); .*imgs: sha256 ",
-             allowed_new=r"\.pth\.stamp\.json$"),  # the weights' size+mtime stamp (see fidlens.assets)
+             allowed_new=r"\.pth\.stamp\.json$"),  # the weights' size+mtime stamp (see fidlens.assets.store)
     BadInput("kid-on-statistics-file", lambda t: _kid_args(t, write_stats),
              r"fx\.npz is a statistics file \(mu/sigma only\), not per-image features", good=_kid_good),
     BadInput("kid-file-without-features", lambda t: _kid_args(t, lambda p: write_raw(p, labels=np.array(["x"]))),

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from fidlens.bootstrap import (
+from fidlens.metrics.bootstrap import (
     FrechetResampler,
     bootstrap_fid,
     bootstrap_kid,
@@ -16,14 +16,14 @@ from fidlens.bootstrap import (
     resampling_streams,
     summarize,
 )
-from fidlens.errors import StatisticsError
-from fidlens.frechet import (
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.frechet import (
     FewSamplesWarning,
     frechet_distance,
     frechet_distance_from_features,
     mean_and_covariance,
 )
-from fidlens.kid import polynomial_mmd2_unbiased
+from fidlens.metrics.kid import polynomial_mmd2_unbiased
 
 
 @pytest.fixture(autouse=True)

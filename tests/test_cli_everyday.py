@@ -25,8 +25,8 @@ from conftest import ORL, REPO
 from PIL import Image
 
 import fidlens
-from fidlens.kid import kernel_inception_distance
-from fidlens.stats import FeatureSet, Statistics
+from fidlens.metrics.kid import kernel_inception_distance
+from fidlens.metrics.stats import FeatureSet, Statistics
 
 D = 16
 SHA = "c" * 64
@@ -184,7 +184,7 @@ def test_json_output_of_a_refused_command_is_nothing_on_stdout(tmp_path):
 
 
 def test_emit_writes_null_for_non_finite_numbers(capsys):
-    from fidlens.cli_json import emit
+    from fidlens.cli.json_output import emit
 
     emit({"value": float("nan"), "nested": [float("inf"), 1.5]})
     assert strict_json(capsys.readouterr().out) == {"value": None, "nested": [None, 1.5]}
@@ -244,13 +244,13 @@ def test_kid_default_is_1000_once_the_smaller_set_has_2000_images(tmp_path):
 
 def test_kid_default_changes_only_the_cli_not_the_demo_table():
     """The demo's KID column asks for its subsets explicitly; the library defaults stay 100 x 1000."""
-    from fidlens.pipeline import kid_between
+    from fidlens.extraction.pipeline import kid_between
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     assert config["kid"]["num_subsets"] == 100 and config["kid"]["max_subset_size"] == 100
     assert inspect.signature(kernel_inception_distance).parameters["max_subset_size"].default == 1000
     assert inspect.signature(kid_between).parameters["max_subset_size"].default == 1000
-    assert "**kid" in inspect.getsource(__import__("fidlens.demo", fromlist=["_"]))
+    assert "**kid" in inspect.getsource(__import__("fidlens.studies.demo", fromlist=["_"]))
 
 
 # ----------------------------------------------------------------------------- image limits
@@ -267,7 +267,7 @@ def tiny_images(tmp: Path, name: str = "imgs") -> Path:
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory, random_inception) -> Path:
-    from fidlens.inception_weights import tf_to_torchvision_names
+    from fidlens.detectors.inception_weights import tf_to_torchvision_names
 
     path = tmp_path_factory.mktemp("weights") / "pt_inception.pth"
     torch.save(tf_to_torchvision_names(random_inception.state_dict()), path)

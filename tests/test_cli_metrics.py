@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from bad_input_harness import BadInput, check_bad_input, run_cli, table
 
-from fidlens.bootstrap import bootstrap_fid, compare_fid
-from fidlens.feature_files import read_feature_file
-from fidlens.fid_infinity import fid_infinity
-from fidlens.frechet import FewSamplesWarning, mean_and_covariance
-from fidlens.prdc import prdc
-from fidlens.stats import FeatureSet
+from fidlens.metrics.bootstrap import bootstrap_fid, compare_fid
+from fidlens.metrics.feature_files import read_feature_file
+from fidlens.metrics.fid_infinity import fid_infinity
+from fidlens.metrics.frechet import FewSamplesWarning, mean_and_covariance
+from fidlens.metrics.prdc import prdc
+from fidlens.metrics.stats import FeatureSet
 
 D = 12
 SHA = "ab" * 32

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from fidlens.clip_encoder import (
+from fidlens.detectors.clip_encoder import (
     CLIP_MEAN,
     CLIP_STD,
     ClipImageEncoder,
@@ -23,7 +23,7 @@ from fidlens.clip_encoder import (
     clip_vision_config,
     load_clip_encoder,
 )
-from fidlens.errors import AssetError
+from fidlens.core.errors import AssetError
 
 TINY = dict(input_resolution=32, patch_size=8, width=128, layers=2, heads=2, output_dim=16)  # heads = width // 64
 

@@ -1,4 +1,4 @@
-"""Tests for fidlens.datasets (image folders and ZIPs) and fidlens.zipbuild."""
+"""Tests for fidlens.data.datasets (image folders and ZIPs) and fidlens.data.zipbuild."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from fidlens.datasets import ImageModeWarning, ImageSource, decode_image, open_image_source
-from fidlens.errors import DatasetError
-from fidlens.zipbuild import RESIZE_FILTERS, build_stylegan_zip, read_zip_metadata
+from fidlens.data.datasets import ImageModeWarning, ImageSource, decode_image, open_image_source
+from fidlens.core.errors import DatasetError
+from fidlens.data.zipbuild import RESIZE_FILTERS, build_stylegan_zip, read_zip_metadata
 
 W, H = 16, 12
 
@@ -217,7 +217,7 @@ def test_zip_round_trip(tmp_path):
 
 
 def test_zip_folder_index_rolls_over_at_1000(tmp_path):
-    from fidlens.zipbuild import stylegan_name
+    from fidlens.data.zipbuild import stylegan_name
 
     assert stylegan_name(0) == "00000/img00000000.png"
     assert stylegan_name(999) == "00000/img00000999.png"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fidlens.readme_numbers import collect, load_snapshot
+from fidlens.workflow.readme_numbers import collect, load_snapshot
 
 RESULTS = os.environ.get("FIDLENS_DEMO_RESULTS")
 pytestmark = pytest.mark.skipif(not RESULTS, reason="no demo results named (make demo && make check-demo)")

@@ -6,12 +6,12 @@ import pytest
 import yaml
 from conftest import REPO
 
-from fidlens.config_docs import markdown_table, schema_rows
+from fidlens.workflow.config_docs import markdown_table, schema_rows
 
 
 def test_readme_holds_the_current_table_of_config_keys():
     table = markdown_table()
-    assert table in (REPO / "README.md").read_text(), "regenerate with: python -m fidlens.config_docs"
+    assert table in (REPO / "README.md").read_text(), "regenerate with: python -m fidlens.workflow.config_docs"
 
 
 def test_every_config_key_is_described():
@@ -32,7 +32,7 @@ def test_readme_starts_with_the_two_commands_ci_runs():
 
 
 def test_readme_number_blocks_are_rendered_from_the_recorded_runs():
-    from fidlens.readme_numbers import blocks_in, load_snapshot, rendered_blocks
+    from fidlens.workflow.readme_numbers import blocks_in, load_snapshot, rendered_blocks
 
     text = (REPO / "README.md").read_text()
     expected = rendered_blocks(load_snapshot())
@@ -43,7 +43,7 @@ def test_readme_number_blocks_are_rendered_from_the_recorded_runs():
 
 
 def test_readme_number_blocks_are_replaced_whole():
-    from fidlens.readme_numbers import apply_blocks, blocks_in
+    from fidlens.workflow.readme_numbers import apply_blocks, blocks_in
 
     text = "a\n<!-- numbers:x -->\nold\n<!-- /numbers:x -->\nb\n"
     new = apply_blocks(text, {"x": "new 1\nnew 2\n"})

@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import ORL, SG3_SAMPLES
 
-from fidlens.cli import main
-from fidlens.datasets import open_image_source
-from fidlens.errors import FidlensError
-from fidlens.faces import (
+from fidlens.cli.main import main
+from fidlens.data.datasets import open_image_source
+from fidlens.core.errors import FidlensError
+from fidlens.studies.pairs.faces import (
     NO_FACE_SCORE,
     FaceDetector,
     FaceDetectorSettings,

@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import pytest
 
-from fidlens.errors import StatisticsError
-from fidlens.feature_cache import FeatureCacheWarning
-from fidlens.pipeline import ExtractionSettings, _cached_features
-from fidlens.stats import FeatureCache, FeatureSet
+from fidlens.core.errors import StatisticsError
+from fidlens.core.feature_cache import FeatureCacheWarning
+from fidlens.extraction.pipeline import ExtractionSettings, _cached_features
+from fidlens.metrics.stats import FeatureCache, FeatureSet
 
 
 def features(seed: int, rows: int = 6, logits: bool = True) -> FeatureSet:

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from fidlens.errors import StatisticsError
-from fidlens.fid_infinity import (
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.fid_infinity import (
     check_sizes,
     fid_infinity,
     fit_inverse_n,
@@ -16,7 +16,7 @@ from fidlens.fid_infinity import (
     size_grid,
     subset_indices,
 )
-from fidlens.frechet import FewSamplesWarning, frechet_distance, mean_and_covariance
+from fidlens.metrics.frechet import FewSamplesWarning, frechet_distance, mean_and_covariance
 
 
 @pytest.fixture(autouse=True)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from conftest import write_images
 
-from fidlens.frechet import frechet_distance
-from fidlens.heatmap import FidSensitivity, render_overlay, shared_limits
-from fidlens.rawdata import strict_json, write_csv, write_json, write_npz
-from fidlens.stats import Statistics
+from fidlens.metrics.frechet import frechet_distance
+from fidlens.studies.heatmap import FidSensitivity, render_overlay, shared_limits
+from fidlens.core.rawdata import strict_json, write_csv, write_json, write_npz
+from fidlens.metrics.stats import Statistics
 
 
 def strict_load(text: str):
@@ -86,7 +86,7 @@ def test_fid_without_the_image_is_the_generated_sets_fid(random_inception, stats
 
 
 def test_single_heatmap_writes_its_raw_map_and_strict_numbers(tmp_path, explained):
-    from fidlens.heatmap_figures import write_heatmap_raw
+    from fidlens.studies.heatmap_figures import write_heatmap_raw
 
     for name, ex in (("logits", explained[0][0]), ("plain", explained[1][0])):
         written = write_heatmap_raw(ex, tmp_path / name, label="seed 7", setup={"seed": 7, "odd": float("nan")})
@@ -108,7 +108,7 @@ def test_single_heatmap_writes_its_raw_map_and_strict_numbers(tmp_path, explaine
 
 
 def test_grid_csv_says_which_seed_is_in_which_tile(tmp_path, explained):
-    from fidlens.heatmap_figures import write_grid_raw
+    from fidlens.studies.heatmap_figures import write_grid_raw
 
     exs = explained[0] + explained[1][:1]
     labels = ["seed 10", "seed 11", "seed 12", "seed 13"]
@@ -126,8 +126,8 @@ def test_grid_csv_says_which_seed_is_in_which_tile(tmp_path, explained):
 def test_heatmap_figures_render_with_colourbar_and_numbers(tmp_path, explained):
     from PIL import Image
 
-    from fidlens.heatmap import save_heatmap_figure, save_heatmap_grid
-    from fidlens.heatmap_figures import numbers_line, signed
+    from fidlens.studies.heatmap import save_heatmap_figure, save_heatmap_grid
+    from fidlens.studies.heatmap_figures import numbers_line, signed
 
     ex = explained[1][0]
     save_heatmap_figure(ex, tmp_path / "one.png", title="t", subtitle="s")
@@ -158,15 +158,15 @@ def test_shared_limits_cover_both_maps_and_equal_values_get_equal_colours():
 
 
 def test_pair_maps_use_one_scale_and_write_raw_maps(tmp_path, explained):
-    from fidlens.pairs.latents import LatentRef
-    from fidlens.pairs.maps import (
+    from fidlens.generators.latents import LatentRef
+    from fidlens.studies.pairs.maps import (
         pair_limits,
         pair_numbers,
         readable_note,
         save_pair_figure,
         write_pair_maps,
     )
-    from fidlens.pairs.spec import Pair
+    from fidlens.studies.pairs.spec import Pair
 
     bad, good = explained[1][0], explained[1][1]
     lo, hi = pair_limits(bad, good)
@@ -190,7 +190,7 @@ def test_pair_maps_use_one_scale_and_write_raw_maps(tmp_path, explained):
 # -- the demo figure ---------------------------------------------------------------------------
 
 def test_fid_vs_distortion_csv_holds_the_plotted_numbers(tmp_path):
-    from fidlens.demo import DemoSet, plot_fid_vs_distortion, write_table
+    from fidlens.studies.demo import DemoSet, plot_fid_vs_distortion, write_table
 
     order = [DemoSet("comparison", "none", 0, 0.0), DemoSet("blur1", "blur", 1, 0.5), DemoSet("blur2", "blur", 2, 2.0),
              DemoSet("noise1", "noise", 1, 8.0)]
@@ -216,7 +216,7 @@ def test_fid_vs_distortion_csv_holds_the_plotted_numbers(tmp_path):
 def test_curves_drop_an_uncomputed_metric_and_say_so(tmp_path):
     from PIL import Image
 
-    from fidlens.resampling.figures import plot_curves, plotted_metrics
+    from fidlens.studies.resampling.figures import plot_curves, plotted_metrics
 
     nan = float("nan")
     rows = [{"iteration": i, "fid": 90.0 - i, "clip_fid": nan, "kid_x1000": 40.0 - i} for i in (0, 1, 10)]
@@ -229,10 +229,10 @@ def test_curves_drop_an_uncomputed_metric_and_say_so(tmp_path):
 
 
 def test_pool_floor_is_the_best_single_sets_fid():
-    from fidlens.frechet import ReferenceStatistics, mean_and_covariance
-    from fidlens.resampling.figures import pool_floor
-    from fidlens.resampling.modes import Mode
-    from fidlens.resampling.run import FeatureBank, RunInputs
+    from fidlens.metrics.frechet import ReferenceStatistics, mean_and_covariance
+    from fidlens.studies.resampling.figures import pool_floor
+    from fidlens.studies.resampling.modes import Mode
+    from fidlens.studies.resampling.run import FeatureBank, RunInputs
 
     rng = np.random.default_rng(2)
     reals = FeatureBank(pool3=rng.normal(size=(60, 6)))
@@ -245,7 +245,7 @@ def test_pool_floor_is_the_best_single_sets_fid():
 
 
 def test_weight_grids_say_how_many_they_show_and_list_their_tiles(tmp_path):
-    from fidlens.resampling.figures import grid_rows, grid_titles
+    from fidlens.studies.resampling.figures import grid_rows, grid_titles
 
     titles = grid_titles(800, 80, {"grid_resampled.png": 32, "grid_lowest.png": 32, "grid_highest.png": 32}, 800)
     assert titles["grid_lowest.png"].startswith("lowest-weighted 10 % (80 of 800 candidates): 32 shown")
@@ -261,8 +261,8 @@ def test_weight_grids_say_how_many_they_show_and_list_their_tiles(tmp_path):
 
 
 def test_a_run_writes_grid_csvs_beside_its_grids(tmp_path):
-    from fidlens.resampling.modes import Mode
-    from fidlens.resampling.run import FeatureBank, ResamplingRun, ResamplingSettings, RunInputs
+    from fidlens.studies.resampling.modes import Mode
+    from fidlens.studies.resampling.run import FeatureBank, ResamplingRun, ResamplingSettings, RunInputs
 
     rng = np.random.default_rng(4)
     reals = FeatureBank(pool3=rng.normal(size=(40, 5)))

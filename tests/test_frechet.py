@@ -9,8 +9,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from fidlens.errors import StatisticsError
-from fidlens.frechet import (
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.frechet import (
     FewSamplesWarning,
     ReferenceStatistics,
     _psd_factor,
@@ -483,7 +483,7 @@ def test_negative_total_is_reported_not_clipped():
 
 def test_psd_proof_needs_no_eigensolve_for_singular_covariances(monkeypatch):
     """certify_psd proves a rank-deficient covariance with a pivoted Cholesky: no O(d^3) eigvalsh."""
-    from fidlens.frechet import certify_psd
+    from fidlens.metrics.frechet import certify_psd
 
     rng = np.random.default_rng(5)
     with warnings.catch_warnings():

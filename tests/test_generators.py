@@ -13,9 +13,9 @@ import torch
 from conftest import REPO
 from PIL import Image
 
-from fidlens.cli import main as cli_main
-from fidlens.errors import FidlensError
-from fidlens.generate import images_for_seeds, parse_seeds
+from fidlens.cli.main import main as cli_main
+from fidlens.core.errors import FidlensError
+from fidlens.generators.generate import images_for_seeds, parse_seeds
 from fidlens.generators import nvidia_pickle
 from fidlens.generators.base import to_uint8
 from fidlens.generators.load import load_generator

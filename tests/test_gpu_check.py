@@ -97,7 +97,7 @@ def test_every_section_runs_on_cpu_at_tiny_sizes(tmp_path, default_weights):
 @pytest.mark.parametrize(("cpus", "cuda", "cpu"), [(1, 0, 0), (2, 0, 0), (3, 1, 1), (4, 3, 2), (6, 5, 3), (16, 8, 8), (64, 8, 8)])
 def test_decode_workers_by_default_where_cores_allow(monkeypatch, cpus, cuda, cpu):
     """With the network on a GPU every core but one decodes (up to 8); on a CPU half of them do."""
-    from fidlens import features
+    from fidlens.detectors import features
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
     assert features.default_workers("cuda") == cuda

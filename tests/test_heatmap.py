@@ -7,11 +7,11 @@ import pytest
 import torch
 from conftest import randomize_inception
 
-from fidlens.errors import FidlensError, StatisticsError
-from fidlens.frechet import frechet_distance, frechet_distance_torch, mean_and_covariance
-from fidlens.heatmap import FidSensitivity, class_caption, explain_source_images, render_overlay
-from fidlens.inception import FidInceptionV3
-from fidlens.stats import Statistics
+from fidlens.core.errors import FidlensError, StatisticsError
+from fidlens.metrics.frechet import frechet_distance, frechet_distance_torch, mean_and_covariance
+from fidlens.studies.heatmap import FidSensitivity, class_caption, explain_source_images, render_overlay
+from fidlens.detectors.inception import FidInceptionV3
+from fidlens.metrics.stats import Statistics
 
 
 def _stats(rng, n_features: int, shift: float = 0.0) -> tuple[Statistics, np.ndarray]:
@@ -135,7 +135,7 @@ def test_inputs_that_cannot_work_are_refused(random_inception, setup, tmp_path):
 
 
 def test_figures_render_with_top10_bars_and_with_the_no_logits_note(random_inception, setup, tmp_path):
-    from fidlens.heatmap import save_heatmap_figure, save_heatmap_grid
+    from fidlens.studies.heatmap import save_heatmap_figure, save_heatmap_grid
 
     reference, generated, _, image = setup
     explained = FidSensitivity(random_inception, reference, generated).explain(image)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fidlens.datasets import ImageModeWarning, decode_image, open_image_source
-from fidlens.image_integrity import jpeg_problem, png_problem, structure_problem
+from fidlens.data.datasets import ImageModeWarning, decode_image, open_image_source
+from fidlens.data.image_integrity import jpeg_problem, png_problem, structure_problem
 
 
 def smooth(h: int, w: int, seed: int = 0) -> np.ndarray:

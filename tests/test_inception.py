@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from fidlens.errors import AssetError
-from fidlens.inception import FidInceptionV3, LogitsUnavailableError
-from fidlens.inception_weights import LOGITS_WEIGHT_FILES, load_inception, tf_to_torchvision_names
-from fidlens.resize import tf1_resize_bilinear
+from fidlens.core.errors import AssetError
+from fidlens.detectors.inception import FidInceptionV3, LogitsUnavailableError
+from fidlens.detectors.inception_weights import LOGITS_WEIGHT_FILES, load_inception, tf_to_torchvision_names
+from fidlens.detectors.resize import tf1_resize_bilinear
 
 
 def numpy_tf1_resize(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:

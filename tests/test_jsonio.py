@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fidlens.jsonio import dumps_strict, write_json
-from fidlens.resampling.modes import Mode
-from fidlens.resampling.run import FeatureBank, ResamplingRun, ResamplingSettings, RunInputs
+from fidlens.core.jsonio import dumps_strict, write_json
+from fidlens.studies.resampling.modes import Mode
+from fidlens.studies.resampling.run import FeatureBank, ResamplingRun, ResamplingSettings, RunInputs
 
 
 def strict_loads(text: str):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fidlens.errors import StatisticsError
-from fidlens.kid import kernel_inception_distance
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.kid import kernel_inception_distance
 
 
 def brute_force_mmd2(x: np.ndarray, y: np.ndarray) -> float:

@@ -10,16 +10,16 @@ import scipy.linalg
 import torch
 from conftest import ORL
 
-from fidlens.errors import FidlensError
-from fidlens.generate import synthesize_uint8
+from fidlens.core.errors import FidlensError
+from fidlens.generators.generate import synthesize_uint8
 from fidlens.generators.ppca import fit_ppca
-from fidlens.pairs.auto import choose_pairs_by_faces
-from fidlens.pairs.latents import LatentRef, latent_z, parse_latent, probe_offsets
-from fidlens.pairs.selection import PairDirection, kept_indices, select_smallest, selection_size
-from fidlens.pairs.spec import PairsFile, PairsFileError, load_pairs, parse_pairs
-from fidlens.pairs.study import Study, StudySettings, run_study, save_study, study_meta
-from fidlens.pairs.table import render_markdown, study_row, table_rows
-from fidlens.stats import Statistics
+from fidlens.studies.pairs.auto import choose_pairs_by_faces
+from fidlens.generators.latents import LatentRef, latent_z, parse_latent, probe_offsets
+from fidlens.studies.pairs.selection import PairDirection, kept_indices, select_smallest, selection_size
+from fidlens.studies.pairs.spec import PairsFile, PairsFileError, load_pairs, parse_pairs
+from fidlens.studies.pairs.study import Study, StudySettings, run_study, save_study, study_meta
+from fidlens.studies.pairs.table import render_markdown, study_row, table_rows
+from fidlens.metrics.stats import Statistics
 
 # --- latent names ---------------------------------------------------------------------------
 

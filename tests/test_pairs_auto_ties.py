@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fidlens.pairs.auto import _tie_note
+from fidlens.studies.pairs.auto import _tie_note
 
 
 def test_ties_at_the_cut_are_reported_with_how_they_were_broken():

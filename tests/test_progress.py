@@ -10,9 +10,9 @@ import sys
 from conftest import REPO
 from tqdm import tqdm
 
-from fidlens import progress
-from fidlens.progress import PlainProgress, note, progress_bar
-from fidlens.workflow import logged
+from fidlens.core import progress
+from fidlens.core.progress import PlainProgress, note, progress_bar
+from fidlens.workflow.jobs import logged
 
 
 class _Terminal(io.StringIO):
@@ -98,4 +98,4 @@ def test_note_outside_a_job_prints_once(capsys, monkeypatch):
 def test_every_progress_bar_of_the_package_uses_the_helper():
     direct = [path.name for path in sorted((REPO / "src" / "fidlens").rglob("*.py"))
               if path.name != "progress.py" and re.search(r"\btqdm\(", path.read_text())]
-    assert not direct, f"{direct} call tqdm directly; use fidlens.progress.progress_bar"
+    assert not direct, f"{direct} call tqdm directly; use fidlens.core.progress.progress_bar"

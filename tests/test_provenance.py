@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from fidlens import provenance
-from fidlens.asset_registry import ASSETS
-from fidlens.provenance import (
+from fidlens.workflow import provenance
+from fidlens.assets.registry import ASSETS
+from fidlens.workflow.provenance import (
     describe_path,
     jsonable,
     provenance_path,

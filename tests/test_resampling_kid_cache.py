@@ -1,4 +1,4 @@
-"""KID of resampled draws from kernels computed once: the numbers of fidlens.kid, much faster."""
+"""KID of resampled draws from kernels computed once: the numbers of fidlens.metrics.kid, much faster."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from fidlens.errors import StatisticsError
-from fidlens.frechet import ReferenceStatistics, mean_and_covariance
-from fidlens.kid import kernel_inception_distance
-from fidlens.resampling.kid_cache import PooledKid, drawn_kid
-from fidlens.resampling.modes import Mode
-from fidlens.resampling.optimizer import WeightedFrechet, draw_indices
-from fidlens.resampling.run import FeatureBank, ResamplingRun, ResamplingSettings, RunInputs
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.frechet import ReferenceStatistics, mean_and_covariance
+from fidlens.metrics.kid import kernel_inception_distance
+from fidlens.studies.resampling.kid_cache import PooledKid, drawn_kid
+from fidlens.studies.resampling.modes import Mode
+from fidlens.studies.resampling.optimizer import WeightedFrechet, draw_indices
+from fidlens.studies.resampling.run import FeatureBank, ResamplingRun, ResamplingSettings, RunInputs
 
 
 @pytest.fixture()

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from fidlens.errors import FidlensError, StatisticsError
-from fidlens.frechet import (
+from fidlens.core.errors import FidlensError, StatisticsError
+from fidlens.metrics.frechet import (
     FewSamplesWarning,
     frechet_distance,
     matrix_sqrt_psd,
     mean_and_covariance,
 )
-from fidlens.resampling.optimizer import (
+from fidlens.studies.resampling.optimizer import (
     ResamplingOptimizer,
     WeightedFrechet,
     draw_indices,

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from fidlens.errors import FidlensError
-from fidlens.resampling.modes import Mode, class_indicator, matched_features
-from fidlens.resampling.pool import attach_clip
-from fidlens.resampling.run import (
+from fidlens.core.errors import FidlensError
+from fidlens.studies.resampling.modes import Mode, class_indicator, matched_features
+from fidlens.studies.resampling.pool import attach_clip
+from fidlens.studies.resampling.run import (
     FeatureBank,
     ResamplingRun,
     ResamplingSettings,
@@ -145,7 +145,7 @@ def test_clip_skip_messages(tmp_path, rng):
 
 
 def test_clip_fid_is_computed_when_weights_exist(tmp_path, rng):
-    from fidlens.clip_encoder import ClipVisionTransformer
+    from fidlens.detectors.clip_encoder import ClipVisionTransformer
 
     torch.manual_seed(0)
     tiny = ClipVisionTransformer(input_resolution=32, patch_size=16, width=64, layers=1, heads=1, output_dim=8)

@@ -11,8 +11,8 @@ from crafted_files import (
     write_setstate_torchscript,
 )
 
-from fidlens.errors import AssetError
-from fidlens.safe_torch_archive import InertObject, read_torch_archive, torchscript_state_dict
+from fidlens.core.errors import AssetError
+from fidlens.assets.safe_torch_archive import InertObject, read_torch_archive, torchscript_state_dict
 
 
 def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:

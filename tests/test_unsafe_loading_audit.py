@@ -21,25 +21,25 @@ REPO = Path(__file__).resolve().parents[1]
 
 # (file, call) -> why it cannot run code from the file it reads
 ALLOWED: dict[tuple[str, str], str] = {
-    ("src/fidlens/inception_weights.py", "torch.load"): "weights_only=True (state dicts: pytorch-fid's .pth)",
-    ("src/fidlens/clip_encoder.py", "torch.load"): "weights_only=True (open_clip / OpenAI state dicts)",
-    ("src/fidlens/clip_encoder.py", "safetensors.torch.load_file"): "safetensors holds tensors and a JSON header only",
+    ("src/fidlens/detectors/inception_weights.py", "torch.load"): "weights_only=True (state dicts: pytorch-fid's .pth)",
+    ("src/fidlens/detectors/clip_encoder.py", "torch.load"): "weights_only=True (open_clip / OpenAI state dicts)",
+    ("src/fidlens/detectors/clip_encoder.py", "safetensors.torch.load_file"): "safetensors holds tensors and a JSON header only",
     ("src/fidlens/generators/ppca.py", "torch.load"): "weights_only=True (the demo generator)",
     ("src/fidlens/generators/nvidia_pickle.py", "torch.load"):
         "weights_only=True (legacy storages inside a network pickle)",
     ("src/fidlens/generators/nvidia_pickle.py", "pickle.Unpickler subclass"):
         "RestrictedUnpickler.find_class: a data-constructor allow-list, every other global is inert",
-    ("src/fidlens/safe_torch_archive.py", "pickle.Unpickler subclass"):
+    ("src/fidlens/assets/safe_torch_archive.py", "pickle.Unpickler subclass"):
         "InertUnpickler.find_class: our own tensor/list rebuilders, every other global is inert",
-    ("src/fidlens/pairs/study.py", "numpy.load"): "allow_pickle=False (saved pair statistics)",
-    ("src/fidlens/resampling/run.py", "numpy.load"): "numpy's default allow_pickle=False (best_weights.npy, a float array)",
-    ("src/fidlens/readme_numbers.py", "yaml.safe_load"): "safe_load builds plain data only (a run's pairs file)",
-    ("src/fidlens/feature_cache.py", "numpy.lib.format.read_array"): "allow_pickle=False (feature cache entries)",
-    ("src/fidlens/npzread.py", "numpy.lib.format.read_array"): "allow_pickle=False (.npz read after its headers)",
+    ("src/fidlens/studies/pairs/study.py", "numpy.load"): "allow_pickle=False (saved pair statistics)",
+    ("src/fidlens/studies/resampling/run.py", "numpy.load"): "numpy's default allow_pickle=False (best_weights.npy, a float array)",
+    ("src/fidlens/workflow/readme_numbers.py", "yaml.safe_load"): "safe_load builds plain data only (a run's pairs file)",
+    ("src/fidlens/core/feature_cache.py", "numpy.lib.format.read_array"): "allow_pickle=False (feature cache entries)",
+    ("src/fidlens/core/npzread.py", "numpy.lib.format.read_array"): "allow_pickle=False (.npz read after its headers)",
     ("scripts/docs_figures.py", "yaml.safe_load"): "safe_load builds plain data only (docs figure list)",
-    ("src/fidlens/config_docs.py", "yaml.safe_load"): "safe_load builds plain data only (config schema)",
-    ("src/fidlens/workflow.py", "yaml.safe_load"): "safe_load builds plain data only (config schema)",
-    ("src/fidlens/pairs/spec.py", "yaml.safe_load"): "safe_load builds plain data only (pairs files)",
+    ("src/fidlens/workflow/config_docs.py", "yaml.safe_load"): "safe_load builds plain data only (config schema)",
+    ("src/fidlens/workflow/jobs.py", "yaml.safe_load"): "safe_load builds plain data only (config schema)",
+    ("src/fidlens/studies/pairs/spec.py", "yaml.safe_load"): "safe_load builds plain data only (pairs files)",
 }
 
 _WATCHED = {

@@ -101,7 +101,7 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
     skipped = json.loads((resampled / "top_n_N1/summary.json").read_text())["skipped"]
     assert "needs logits" in skipped and "default_1.pt" in skipped
     generated = workdir / "results/generated/demo/stats_n39_z0.npz"
-    from fidlens.stats import Statistics
+    from fidlens.metrics.stats import Statistics
 
     assert Statistics.load(generated).num_images == 39
     _check_pairs_outputs(workdir)
@@ -118,7 +118,7 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
 
 def _check_pairs_outputs(workdir: Path) -> None:
     """The small demo's pairs study: the automatic pairs, Table 2, the selection and the pair maps."""
-    from fidlens.pairs.spec import load_pairs
+    from fidlens.studies.pairs.spec import load_pairs
 
     pairs = load_pairs(workdir / "results/pairs/demo/pairs.yaml")
     assert 1 <= len(pairs.pairs) <= 2 and "face detector" in pairs.rule
@@ -132,7 +132,7 @@ def _check_pairs_outputs(workdir: Path) -> None:
     with open(workdir / "results/pairs/demo/selection.csv") as handle:
         selection = list(csv.DictReader(handle))
     assert len(selection) == 40 and sum(r["selected"] == "1" for r in selection) == 4
-    from fidlens.stats import Statistics
+    from fidlens.metrics.stats import Statistics
 
     assert Statistics.load(workdir / "results/pairs/demo/generated_stats.npz").num_images == 40
     index = (workdir / "results/pairs/demo/maps.md").read_text()
@@ -144,8 +144,8 @@ def _check_pairs_outputs(workdir: Path) -> None:
 
 
 def test_make_zip_rule_records_the_resize_filter(tmp_path):
-    from fidlens.datasets import open_image_source
-    from fidlens.zipbuild import read_zip_metadata
+    from fidlens.data.datasets import open_image_source
+    from fidlens.data.zipbuild import read_zip_metadata
 
     samples = SG3_SAMPLES
     config = demo_config(tmp_path, zips={"faces64": {"source": str(samples), "resolution": 64,
@@ -188,6 +188,6 @@ def test_fetch_rule_works_without_the_venv_on_path(tmp_path, default_weights):
                              str(demo_config(tmp_path)), "--directory", str(tmp_path),
                              "resources/weights/default_1.pt"], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, (tmp_path / "logs/assets/fetch_inception.log").read_text()[-2000:]
-    from fidlens.assets import DEFAULT_INCEPTION, file_sha256
+    from fidlens.assets.store import DEFAULT_INCEPTION, file_sha256
 
     assert file_sha256(tmp_path / "resources/weights/default_1.pt") == DEFAULT_INCEPTION.sha256

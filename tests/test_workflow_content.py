@@ -100,7 +100,7 @@ def test_an_image_edited_in_place_reruns_exactly_its_sets_jobs(tmp_path, default
 
     rerun = snakemake(work, config)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    from fidlens.stats import Statistics
+    from fidlens.metrics.stats import Statistics
 
     assert stats["A"].read_bytes() != before["A"][0]
     new_a, old_b = Statistics.load(stats["A"]), Statistics.load(stats["B"])
@@ -112,7 +112,7 @@ def test_an_image_edited_in_place_reruns_exactly_its_sets_jobs(tmp_path, default
 
 def test_manifest_refresh_sees_bytes_not_mtimes(tmp_path):
     """The unit under the workflow: rewritten only on a content change, even one that keeps the mtime."""
-    from fidlens.manifest import refresh_manifest, stamps_path, write_manifest
+    from fidlens.data.manifest import refresh_manifest, stamps_path, write_manifest
 
     rng = np.random.default_rng(3)
     folder = write_images(tmp_path / "set", [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(3)])
@@ -154,7 +154,7 @@ def test_invalid_device_fails_at_config_validation_before_any_job(tmp_path):
 
 
 def test_config_and_cli_share_one_device_grammar():
-    from fidlens.device_spec import DEVICE_SPEC_PATTERN
+    from fidlens.core.device_spec import DEVICE_SPEC_PATTERN
 
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
     assert schema["properties"]["device"]["pattern"] == DEVICE_SPEC_PATTERN

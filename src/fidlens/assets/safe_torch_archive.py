@@ -13,7 +13,7 @@ For TorchScript archives, :func:`torchscript_state_dict` names the tensors exact
 ``torch.jit.load(path).state_dict()`` does: parameters and buffers (as listed by the
 ``__parameters__`` / ``__buffers__`` lines of the archive's class definitions, read as text)
 in that order, then submodules, depth first. Cyclic references and absurd nesting are
-refused with an :class:`~fidlens.errors.AssetError`.
+refused with an :class:`~fidlens.core.errors.AssetError`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from .errors import AssetError
+from fidlens.core.errors import AssetError
 
 MAX_PICKLE_BYTES = 256 * 2**20  # data.pkl of a 1 GB model is well under 1 MiB
 MAX_CODE_BYTES = 64 * 2**20  # all class definitions together

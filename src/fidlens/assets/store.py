@@ -22,9 +22,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from .atomic import atomic_path, write_text_atomic
-from .errors import AssetError
+from fidlens import __version__
+from fidlens.core.atomic import atomic_path, write_text_atomic
+from fidlens.core.errors import AssetError
 
 _CHUNK = 1 << 20
 
@@ -45,7 +45,7 @@ class UrlAsset:
     """A file at a public URL.
 
     ``sha256`` is a full digest, a published prefix, or None when nothing is pinned (the
-    caller then decides what to trust; see `fidlens.asset_registry`). ``size`` is informational.
+    caller then decides what to trust; see `fidlens.assets.registry`). ``size`` is informational.
     """
 
     filename: str

@@ -1,6 +1,6 @@
 """``fidlens assets``: list the external files, where they go, whether they are there and check out.
 
-Wired into the main parser by `add_assets_command` (see ``fidlens.cli.build_parser``).
+Wired into the main parser by `add_assets_command` (see ``fidlens.cli.main.build_parser``).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .asset_registry import (
+from fidlens.assets.registry import (
     ASSETS,
     Asset,
     AssetStatus,
@@ -17,9 +17,9 @@ from .asset_registry import (
     dataset_instructions,
     fetch_asset,
 )
-from .assets import expectation
-from .cli_checks import existing_dir, seconds
-from .errors import AssetError
+from fidlens.assets.store import expectation
+from fidlens.cli.checks import existing_dir, seconds
+from fidlens.core.errors import AssetError
 
 __all__ = ["add_assets_command", "cmd_assets", "format_table"]
 

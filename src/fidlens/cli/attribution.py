@@ -3,7 +3,7 @@
 Writes OUT/ranking.csv (index, name, delta_fid, rank), OUT/attribution.json (FID, sizes,
 conventions, accuracy) and, when GENERATED holds images, OUT/grid.png. Every output is
 computed first and then written atomically, so a failed run leaves nothing behind.
-Wired into the main parser by `add_attribute_command` (see ``fidlens.cli.build_parser``).
+Wired into the main parser by `add_attribute_command` (see ``fidlens.cli.main.build_parser``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import json
 import warnings
 from pathlib import Path
 
-from .atomic import write_bytes_atomic, write_text_atomic
-from .attribution import Attribution, attribute, ranking_csv_text
-from .errors import FidlensError, StatisticsError
-from .stats import FeatureSet, Statistics
+from fidlens.core.atomic import write_bytes_atomic, write_text_atomic
+from fidlens.metrics.attribution import Attribution, attribute, ranking_csv_text
+from fidlens.core.errors import FidlensError, StatisticsError
+from fidlens.metrics.stats import FeatureSet, Statistics
 
 __all__ = ["add_attribute_command", "cmd_attribute"]
 
@@ -33,7 +33,7 @@ def _positive_int(text: str) -> int:
 
 def add_attribute_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``attribute`` on the main parser's subcommands; return its parser."""
-    from .cli import _add_extraction_options
+    from fidlens.cli.main import _add_extraction_options
 
     p = sub.add_parser(
         "attribute", help="exact leave-one-out ΔFID of every image of a set: which images FID dislikes",
@@ -71,9 +71,9 @@ def _load_feature_file(path: Path) -> FeatureSet:
 
 def _generated(args: argparse.Namespace, detector_factory):
     """(features (N, d), names, image source or None) of GENERATED."""
-    from .cli import _settings
-    from .datasets import open_image_source
-    from .pipeline import compute_features, is_statistics_file
+    from fidlens.cli.main import _settings
+    from fidlens.data.datasets import open_image_source
+    from fidlens.extraction.pipeline import compute_features, is_statistics_file
 
     path = Path(args.generated)
     if is_statistics_file(path):
@@ -119,9 +119,9 @@ def _summary(result: Attribution, args: argparse.Namespace, reference: Statistic
 
 
 def cmd_attribute(args: argparse.Namespace) -> None:
-    from .attribution_grid import render_attribution_grid
-    from .cli import _detector_factory, _settings
-    from .pipeline import resolve_statistics
+    from fidlens.studies.attribution_grid import render_attribution_grid
+    from fidlens.cli.main import _detector_factory, _settings
+    from fidlens.extraction.pipeline import resolve_statistics
 
     out = Path(args.out)
     _check_out(out)

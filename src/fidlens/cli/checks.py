@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import FidlensError
-from .pairs.latents import MAX_SEED
+from fidlens.core.errors import FidlensError
+from fidlens.generators.latents import MAX_SEED
 
 __all__ = [
     "check_output_dir",
@@ -114,7 +114,7 @@ seconds = _argtype("seconds", _seconds)
 
 
 def _max_workers() -> int:
-    from .features import available_cpus
+    from fidlens.detectors.features import available_cpus
 
     return max(8, 4 * available_cpus())
 
@@ -131,7 +131,7 @@ workers = _argtype("int", _workers)
 
 
 def _seed_list(text: str) -> list[int]:
-    from .generate import parse_seeds
+    from fidlens.generators.generate import parse_seeds
 
     return parse_seeds(text)
 
@@ -141,7 +141,7 @@ seed_list = _argtype("seeds", _seed_list)
 
 
 def _device(text: str) -> str:
-    from .device_spec import parse_device_spec
+    from fidlens.core.device_spec import parse_device_spec
 
     return parse_device_spec(text)
 

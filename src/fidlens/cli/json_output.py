@@ -2,7 +2,7 @@
 
 Scripts read the numbers and how they were made (each side's detector, conventions and
 image count) without parsing the human lines. Field names are a promise, listed in
-docs/CLI_JSON.md; non-finite numbers are written as ``null`` (`fidlens.jsonio`), and
+docs/CLI_JSON.md; non-finite numbers are written as ``null`` (`fidlens.core.jsonio`), and
 warnings and notes stay on stderr.
 """
 
@@ -15,9 +15,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from . import __version__
-from .comparability import known_convention
-from .jsonio import dumps_strict
+from fidlens import __version__
+from fidlens.metrics.comparability import known_convention
+from fidlens.core.jsonio import dumps_strict
 
 __all__ = ["SCHEMA_VERSION", "add_json_option", "emit", "report", "side_record", "source_kind"]
 
@@ -33,7 +33,7 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
 
 def source_kind(path: str | os.PathLike) -> str:
     """'statistics' or 'features' for a ``.npz`` (from its headers), else 'images' (folder or ZIP)."""
-    from .pipeline import is_statistics_file, npz_kind
+    from fidlens.extraction.pipeline import is_statistics_file, npz_kind
 
     return npz_kind(path) if is_statistics_file(path) else "images"
 

@@ -13,9 +13,9 @@ import sys
 import time
 import warnings
 
-from . import __version__
-from . import cli_checks as check
-from .errors import FidlensError
+from fidlens import __version__
+from fidlens.cli import checks as check
+from fidlens.core.errors import FidlensError
 
 
 def _add_extraction_options(parser: argparse.ArgumentParser) -> None:
@@ -39,8 +39,8 @@ def _add_extraction_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_limit_options(group) -> None:
-    """Per-image ceilings (see `fidlens.image_limits`); the flags override the environment variables."""
-    from .image_limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ENV_MAX_BYTES, ENV_MAX_PIXELS
+    """Per-image ceilings (see `fidlens.data.image_limits`); the flags override the environment variables."""
+    from fidlens.data.image_limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ENV_MAX_BYTES, ENV_MAX_PIXELS
 
     group.add_argument("--max-image-pixels", type=check.positive_int, default=None, metavar="N",
                        help=f"refuse an image whose header declares more than N pixels (default ${ENV_MAX_PIXELS} "
@@ -52,7 +52,7 @@ def _add_limit_options(group) -> None:
 
 def _limits(args: argparse.Namespace):
     """The DecodeLimits of this command: the flags where given, else the environment or the defaults."""
-    from .image_limits import DecodeLimits
+    from fidlens.data.image_limits import DecodeLimits
 
     pixels, size = getattr(args, "max_image_pixels", None), getattr(args, "max_image_bytes", None)
     base = DecodeLimits.from_env() if pixels is None or size is None else None
@@ -60,7 +60,7 @@ def _limits(args: argparse.Namespace):
 
 
 def _settings(args: argparse.Namespace):
-    from .pipeline import ExtractionSettings
+    from fidlens.extraction.pipeline import ExtractionSettings
 
     return ExtractionSettings(
         batch_size=args.batch_size,
@@ -76,15 +76,15 @@ def _check_weights_spec(spec: str | None) -> None:
     """A local --weights file must be there; checked before any image is read (URLs download later)."""
     if spec in (None, "", "default") or str(spec).startswith(("http://", "https://")):
         return
-    from .assets import resolve_inception_weights
+    from fidlens.assets.store import resolve_inception_weights
 
     resolve_inception_weights(spec)
 
 
 def _detector_factory(args: argparse.Namespace):
     """Load the detector on first use; the device and an explicit weights file are checked now."""
-    from .features import check_device
-    from .pipeline import load_detector
+    from fidlens.detectors.features import check_device
+    from fidlens.extraction.pipeline import load_detector
 
     check_device(args.device)
     _check_weights_spec(args.weights)
@@ -98,8 +98,8 @@ def _check_flags_for_statistics_files(args: argparse.Namespace, paths: list[str]
     covariance convention was fixed when it was made (files without the key are pytorch-fid
     style, i.e. unbiased).
     """
-    from .comparability import known_convention
-    from .pipeline import is_statistics_file, npz_kind
+    from fidlens.metrics.comparability import known_convention
+    from fidlens.extraction.pipeline import is_statistics_file, npz_kind
 
     for path in paths:
         if not is_statistics_file(path) or npz_kind(path) != "statistics":
@@ -108,7 +108,7 @@ def _check_flags_for_statistics_files(args: argparse.Namespace, paths: list[str]
             raise FidlensError(f"--max-images cannot apply to {path}: a statistics file already summarises its images")
         if args.covariance is None:
             continue
-        from .stats import Statistics
+        from fidlens.metrics.stats import Statistics
 
         recorded = known_convention(Statistics.load(path).meta, "covariance")
         if (recorded or "unbiased") != args.covariance:
@@ -121,7 +121,7 @@ def _check_flags_for_statistics_files(args: argparse.Namespace, paths: list[str]
 
 def _precheck_against_detector(args: argparse.Namespace, files: dict[int, object], detector, covariance: str | None):
     """Before any image is decoded: the .npz sides must match what the detector will produce."""
-    from .pipeline import comparison_notes, detector_meta
+    from fidlens.extraction.pipeline import comparison_notes, detector_meta
 
     images = [i for i in range(len(args.paths)) if i not in files]
     if not images or not files:
@@ -135,7 +135,7 @@ def _precheck_against_detector(args: argparse.Namespace, files: dict[int, object
 
 
 def cmd_fid(args: argparse.Namespace) -> None:
-    from .pipeline import fid_between, is_statistics_file, resolve_statistics
+    from fidlens.extraction.pipeline import fid_between, is_statistics_file, resolve_statistics
 
     started = time.perf_counter()
     covariance = args.covariance or "unbiased"
@@ -154,9 +154,9 @@ def cmd_fid(args: argparse.Namespace) -> None:
     value = fid_between(stats[0], stats[1], names=(paths[0], paths[1]), allow_mismatch=args.allow_mismatch)
     if not args.json:
         print(f"FID: {value}")
-    interval = __import__("fidlens.cli_metrics", fromlist=["_"]).print_fid_interval(args, value)
+    interval = __import__("fidlens.cli.metrics", fromlist=["_"]).print_fid_interval(args, value)
     if args.json:
-        from .cli_json import emit, report, side_record, source_kind
+        from fidlens.cli.json_output import emit, report, side_record, source_kind
 
         inputs = [side_record(p, source_kind(p), stats[i].meta, stats[i].num_images) for i, p in enumerate(paths)]
         ci = None if interval is None else {
@@ -189,7 +189,7 @@ def _kid_subset_size(requested: int | None, n_min: int) -> int:
 
 
 def cmd_kid(args: argparse.Namespace) -> None:
-    from .pipeline import is_statistics_file, kid_between, resolve_features
+    from fidlens.extraction.pipeline import is_statistics_file, kid_between, resolve_features
 
     started = time.perf_counter()
     paths = list(args.paths)
@@ -205,7 +205,7 @@ def cmd_kid(args: argparse.Namespace) -> None:
     mean, std = kid_between(sets[0], sets[1], num_subsets=args.subsets, max_subset_size=size,
                             seed=args.seed, names=(paths[0], paths[1]), allow_mismatch=args.allow_mismatch)
     if args.json:
-        from .cli_json import emit, report, side_record, source_kind
+        from fidlens.cli.json_output import emit, report, side_record, source_kind
 
         inputs = [side_record(p, source_kind(p), sets[i].meta, len(sets[i].pool3), covariance=False)
                   for i, p in enumerate(paths)]
@@ -219,7 +219,7 @@ def cmd_kid(args: argparse.Namespace) -> None:
 
 
 def cmd_stats(args: argparse.Namespace) -> None:
-    from .pipeline import resolve_features, statistics_from_features
+    from fidlens.extraction.pipeline import resolve_features, statistics_from_features
 
     started = time.perf_counter()
     features = resolve_features(args.path, _detector_factory(args), max_images=args.max_images,
@@ -227,7 +227,7 @@ def cmd_stats(args: argparse.Namespace) -> None:
     stats = statistics_from_features(features, args.covariance)
     stats.save(args.output)
     if args.json:
-        from .cli_json import emit, report, side_record, source_kind
+        from fidlens.cli.json_output import emit, report, side_record, source_kind
 
         emit(report("stats", started, output=str(args.output), dimension=int(stats.mu.shape[0]),
                     input=side_record(args.path, source_kind(args.path), stats.meta, stats.num_images)))
@@ -236,13 +236,13 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch_inception(args: argparse.Namespace) -> None:
-    from .assets import fetch_inception_weights
+    from fidlens.assets.store import fetch_inception_weights
 
     print(fetch_inception_weights(args.dest, args.url))
 
 
 def cmd_make_zip(args: argparse.Namespace) -> None:
-    from .zipbuild import build_stylegan_zip
+    from fidlens.data.zipbuild import build_stylegan_zip
 
     meta = build_stylegan_zip(args.source, args.dest, resolution=args.resolution,
                               resize_filter=args.resize_filter, max_images=args.max_images, progress=not args.quiet,
@@ -257,9 +257,9 @@ def _sampling(args: argparse.Namespace) -> dict:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from .features import pick_device
-    from .generate import save_seed_images
-    from .generators.load import load_generator
+    from fidlens.detectors.features import pick_device
+    from fidlens.generators.generate import save_seed_images
+    from fidlens.generators.load import load_generator
 
     device = pick_device(args.device)
     G = load_generator(args.network, which=args.which).to(device)
@@ -269,7 +269,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def _check_indices(images: str, indices: list[int]) -> None:
     """The image indices exist in IMAGES; checked before the network is loaded."""
-    from .datasets import open_image_source
+    from fidlens.data.datasets import open_image_source
 
     source = open_image_source(images)
     try:
@@ -285,16 +285,16 @@ def _check_indices(images: str, indices: list[int]) -> None:
 def cmd_heatmap(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .features import check_device
-    from .heatmap import (
+    from fidlens.detectors.features import check_device
+    from fidlens.studies.heatmap import (
         FidSensitivity,
         describe_setup,
         explain_seeds,
         explain_source_images,
         save_heatmap_figure,
     )
-    from .pipeline import load_detector
-    from .stats import Statistics
+    from fidlens.extraction.pipeline import load_detector
+    from fidlens.metrics.stats import Statistics
 
     if (args.network is None) == (args.images is None):
         raise FidlensError("give either --network with --seeds, or --images with --indices")
@@ -303,7 +303,7 @@ def cmd_heatmap(args: argparse.Namespace) -> None:
     reference, generated = Statistics.load(args.reference), Statistics.load(args.generated)
     G = None
     if args.network:
-        from .generators.load import load_generator
+        from fidlens.generators.load import load_generator
 
         G = load_generator(args.network, which=args.which)
     else:
@@ -327,9 +327,9 @@ def cmd_heatmap(args: argparse.Namespace) -> None:
 
 
 def cmd_probe(args: argparse.Namespace) -> None:
-    from .features import pick_device
-    from .generators.load import load_generator
-    from .pairs.probe import SheetLayout, _check_request, write_probe_page
+    from fidlens.detectors.features import pick_device
+    from fidlens.generators.load import load_generator
+    from fidlens.studies.pairs.probe import SheetLayout, _check_request, write_probe_page
 
     _check_request(args.seed, args.count, args.step, args.columns, args.tile, args.batch_size)
     width, height = SheetLayout(args.columns, args.tile).size(args.count + 1)
@@ -350,8 +350,8 @@ MAX_SHEET_PIXELS = 2**28  # a probe contact sheet beyond ~268 megapixels (800 MB
 
 
 def cmd_face_rate(args: argparse.Namespace) -> None:
-    from .datasets import open_image_source
-    from .faces import FaceDetector, face_flags, face_presence_rate
+    from fidlens.data.datasets import open_image_source
+    from fidlens.studies.pairs.faces import FaceDetector, face_flags, face_presence_rate
 
     source = open_image_source(args.path, max_images=args.max_images)
     detector = FaceDetector()
@@ -386,9 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="divide by N-1 (pytorch-fid, clean-fid, TTUR; the default) or N (StyleGAN metrics); applies to "
                         "image sets and feature files: a statistics file keeps the convention it was made with")
     p.add_argument("--allow-mismatch", action="store_true", help=mismatch_help)
-    __import__("fidlens.cli_json", fromlist=["_"]).add_json_option(p)
+    __import__("fidlens.cli.json_output", fromlist=["_"]).add_json_option(p)
     _add_extraction_options(p)
-    __import__("fidlens.cli_metrics", fromlist=["_"]).add_ci_options(p)
+    __import__("fidlens.cli.metrics", fromlist=["_"]).add_ci_options(p)
     p.set_defaults(func=cmd_fid)
 
     p = sub.add_parser("kid", help="Kernel Inception Distance between two image sets or feature files",
@@ -406,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare even if the two sides record different detectors (sha256) or resize conventions; "
                         "a one-line warning names both sides (default: refuse)")
-    __import__("fidlens.cli_json", fromlist=["_"]).add_json_option(p)
+    __import__("fidlens.cli.json_output", fromlist=["_"]).add_json_option(p)
     _add_extraction_options(p)
     p.set_defaults(func=cmd_kid)
 
@@ -419,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--covariance", choices=("unbiased", "population"), default="unbiased",
                    help="divide by N-1 (pytorch-fid, clean-fid, TTUR; the default) or N (StyleGAN metrics); "
                         "recorded in the file")
-    __import__("fidlens.cli_json", fromlist=["_"]).add_json_option(p)
+    __import__("fidlens.cli.json_output", fromlist=["_"]).add_json_option(p)
     _add_extraction_options(p)
     p.set_defaults(func=cmd_stats)
 
@@ -483,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("face-rate", help="share of images in which a frontal-face detector finds a face",
                        description="Print the face-presence rate of an image folder or dataset ZIP, the counts and the "
-                                   "detector (OpenCV Haar cascade with fixed settings, see fidlens.faces).")
+                                   "detector (OpenCV Haar cascade with fixed settings, see fidlens.studies.pairs.faces).")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--max-images", type=check.positive_int, default=None, help="use only the first N images")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -503,11 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_limit_options(p.add_argument_group("image limits"))
     p.set_defaults(func=cmd_make_zip)
-    from .cli_assets import add_assets_command
+    from fidlens.cli.assets import add_assets_command
 
     add_assets_command(sub)
-    __import__("fidlens.cli_attribution", fromlist=["_"]).add_attribute_command(sub)
-    __import__("fidlens.cli_metrics", fromlist=["_"]).add_metrics_commands(sub)
+    __import__("fidlens.cli.attribution", fromlist=["_"]).add_attribute_command(sub)
+    __import__("fidlens.cli.metrics", fromlist=["_"]).add_metrics_commands(sub)
     return parser
 
 

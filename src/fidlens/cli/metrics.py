@@ -3,7 +3,7 @@
 Each side is an image folder, a dataset ZIP or a feature ``.npz``; a reference may also be
 a statistics ``.npz`` where the method allows it (FID∞ without KID∞, a comparison with a
 fixed reference). Wired into the main parser by `add_metrics_commands` and `add_ci_options`
-(see ``fidlens.cli.build_parser``); everything is computed before any output is written,
+(see ``fidlens.cli.main.build_parser``); everything is computed before any output is written,
 and each output file is written atomically.
 """
 
@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .errors import FidlensError
+from fidlens.core.errors import FidlensError
 
 __all__ = ["add_ci_options", "add_metrics_commands", "print_fid_interval"]
 
@@ -65,7 +65,7 @@ def _sizes(text: str) -> list[int]:
 
 
 def _add_bootstrap_options(parser: argparse.ArgumentParser, *, ci_default: float | None) -> None:
-    from .bootstrap import DEFAULT_RESAMPLES, MAX_RESAMPLES, METHODS
+    from fidlens.metrics.bootstrap import DEFAULT_RESAMPLES, MAX_RESAMPLES, METHODS
 
     group = parser.add_argument_group("bootstrap interval")
     group.add_argument("--ci", type=_level, default=ci_default, metavar="LEVEL",
@@ -90,15 +90,15 @@ def add_ci_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _is_statistics(path: str) -> bool:
-    from .pipeline import is_statistics_file, npz_kind
+    from fidlens.extraction.pipeline import is_statistics_file, npz_kind
 
     return is_statistics_file(path) and npz_kind(path) == "statistics"
 
 
 def _npz_side(path: str, args: argparse.Namespace, *, statistics_ok: bool, command: str):
     """A statistics or feature ``.npz``, read now (cheap); refused when the command needs features."""
-    from .feature_files import read_feature_file
-    from .stats import Statistics
+    from fidlens.metrics.feature_files import read_feature_file
+    from fidlens.metrics.stats import Statistics
 
     if _is_statistics(path):
         if not statistics_ok:
@@ -111,8 +111,8 @@ def _npz_side(path: str, args: argparse.Namespace, *, statistics_ok: bool, comma
 def _load_sides(args: argparse.Namespace, *, statistics_ok: tuple[bool, ...], command: str,
                 covariance: str | None) -> list[Any]:
     """Every side of ``args.paths``: the .npz files first and checked against the detector, then images."""
-    from .cli import _detector_factory, _precheck_against_detector, _settings
-    from .pipeline import compute_features, is_statistics_file
+    from fidlens.cli.main import _detector_factory, _precheck_against_detector, _settings
+    from fidlens.extraction.pipeline import compute_features, is_statistics_file
 
     paths = list(args.paths)
     detector = _detector_factory(args)
@@ -128,8 +128,8 @@ def _load_sides(args: argparse.Namespace, *, statistics_ok: tuple[bool, ...], co
 def _check_pairs(args: argparse.Namespace, sides: list[Any], pairs: list[tuple[int, int]],
                  covariance: str | None) -> None:
     """Refuse (or, with --allow-mismatch, warn about) sides from different detectors or conventions."""
-    from .comparability import Side, check_comparable
-    from .stats import Statistics
+    from fidlens.metrics.comparability import Side, check_comparable
+    from fidlens.metrics.stats import Statistics
 
     def meta(item) -> dict:
         info = dict(item.meta)
@@ -147,7 +147,7 @@ def _check_pairs(args: argparse.Namespace, sides: list[Any], pairs: list[tuple[i
 
 def _reference_arg(item):
     """Features, or (mu, sigma) of a statistics file: what the metric modules take as a reference."""
-    from .stats import Statistics
+    from fidlens.metrics.stats import Statistics
 
     return (item.mu, item.sigma) if isinstance(item, Statistics) else item.pool3
 
@@ -157,7 +157,7 @@ _INCEPTION_WEIGHTS = ("default_1.pt", "inception-2015-12-05.pt", "pt_inception-2
 
 def _feature_space(item, path: str) -> str:
     """Which features these are: Inception pool3 for images and fidlens' Inception files, else the record."""
-    from .pipeline import is_statistics_file
+    from fidlens.extraction.pipeline import is_statistics_file
 
     name = item.meta.get("detector")
     if not is_statistics_file(path) or name in _INCEPTION_WEIGHTS:
@@ -174,7 +174,7 @@ def _write_outputs(files: dict[Path, Any]) -> None:
 
     A value is text, or a callable that writes the given temporary path.
     """
-    from .atomic import atomic_path
+    from fidlens.core.atomic import atomic_path
 
     try:
         with contextlib.ExitStack() as stack:
@@ -189,7 +189,7 @@ def _write_outputs(files: dict[Path, Any]) -> None:
 
 
 def _json_text(data: Any) -> str:
-    from .jsonio import dumps_strict
+    from fidlens.core.jsonio import dumps_strict
 
     return dumps_strict(data, indent=2) + "\n"
 
@@ -208,9 +208,9 @@ def print_fid_interval(args: argparse.Namespace, value: float):
     """
     if getattr(args, "ci", None) is None:
         return None
-    from .bootstrap import bootstrap_fid
-    from .cli import _detector_factory, _settings
-    from .pipeline import resolve_features
+    from fidlens.metrics.bootstrap import bootstrap_fid
+    from fidlens.cli.main import _detector_factory, _settings
+    from fidlens.extraction.pipeline import resolve_features
 
     paths = list(args.paths)
     covariance = args.covariance or "unbiased"
@@ -222,7 +222,7 @@ def print_fid_interval(args: argparse.Namespace, value: float):
     features = {i: resolve_features(p, detector, max_images=args.max_images, settings=_settings(args)).pool3
                 for i, p in enumerate(paths) if i not in fixed}
     if fixed:
-        from .stats import Statistics
+        from fidlens.metrics.stats import Statistics
 
         stats = Statistics.load(paths[fixed[0]])
         moving = 1 - fixed[0]
@@ -232,7 +232,7 @@ def print_fid_interval(args: argparse.Namespace, value: float):
     else:
         reference, generated, both = features[0], features[1], True
     with warnings.catch_warnings():
-        from .frechet import FewSamplesWarning
+        from fidlens.metrics.frechet import FewSamplesWarning
 
         warnings.simplefilter("ignore", FewSamplesWarning)  # said once already by the plain FID
         result = bootstrap_fid(reference, generated, resample_reference=both, resamples=args.bootstrap,
@@ -251,7 +251,7 @@ def print_fid_interval(args: argparse.Namespace, value: float):
 
 
 def cmd_fid_inf(args: argparse.Namespace) -> None:
-    from .fid_infinity import draw_inverse_n, fid_infinity
+    from fidlens.metrics.fid_infinity import draw_inverse_n, fid_infinity
 
     covariance = args.covariance or "unbiased"
     args.paths = [args.reference, args.generated]
@@ -298,7 +298,7 @@ def cmd_fid_inf(args: argparse.Namespace) -> None:
 
 
 def cmd_prdc(args: argparse.Namespace) -> None:
-    from .prdc import prdc
+    from fidlens.metrics.prdc import prdc
 
     args.paths = [args.real, args.fake]
     real, fake = _load_sides(args, statistics_ok=(False, False), command="prdc", covariance=None)
@@ -321,7 +321,7 @@ def cmd_prdc(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from .bootstrap import compare_fid
+    from fidlens.metrics.bootstrap import compare_fid
 
     covariance = args.covariance or "unbiased"
     args.paths = [args.reference, args.a, args.b]
@@ -354,9 +354,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 def add_metrics_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``fid-inf``, ``prdc`` and ``compare`` on the main parser's subcommands."""
-    from . import cli_checks as check
-    from .cli import _add_extraction_options
-    from .fid_infinity import DEFAULT_POINTS
+    from fidlens.cli import checks as check
+    from fidlens.cli.main import _add_extraction_options
+    from fidlens.metrics.fid_infinity import DEFAULT_POINTS
 
     mismatch = ("compare even if the sides record different detectors or conventions; a one-line warning names "
                 "both (default: refuse)")

@@ -2,14 +2,14 @@
 
 Accepted: ``auto`` (CUDA when visible, else CPU), ``cpu``, ``cuda`` and ``cuda:N``. This
 module checks the spelling only (no torch import, so config validation stays cheap);
-whether the CUDA device exists is checked when it is used (`fidlens.features.check_device`).
+whether the CUDA device exists is checked when it is used (`fidlens.detectors.features.check_device`).
 """
 
 from __future__ import annotations
 
 import re
 
-from .errors import FidlensError
+from fidlens.core.errors import FidlensError
 
 __all__ = ["DEVICE_SPEC_HELP", "DEVICE_SPEC_PATTERN", "parse_device_spec"]
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_path
-from .errors import StatisticsError
+from fidlens.core.atomic import atomic_path
+from fidlens.core.errors import StatisticsError
 
 __all__ = ["QUARANTINE_DIR", "DamagedEntry", "FeatureCacheWarning", "entry_checksum", "read_entry", "read_verified", "write_entry"]
 

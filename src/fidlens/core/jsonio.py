@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_text_atomic
+from fidlens.core.atomic import write_text_atomic
 
 __all__ = ["dumps_strict", "finite_or_none", "write_json"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StatisticsError
+from fidlens.core.errors import StatisticsError
 
 __all__ = ["DEFAULT_MAX_BYTES", "Member", "inspect_npz", "read_members"]
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .errors import FidlensError
+from fidlens.core.errors import FidlensError
 
 ENV_ALLOW_TF32 = "FIDLENS_ALLOW_TF32"
 _TRUE = ("1", "true", "yes", "on")

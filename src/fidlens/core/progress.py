@@ -5,7 +5,7 @@ a log file keeps as hundreds of frames glued together. When stderr is not a term
 Snakemake job's log, a redirected CLI run) every bar of the package writes whole lines
 instead: one at the start, one per 10 % step, one at least every 30 s, and one at the end.
 
-Inside a Snakemake job (``fidlens.workflow.logged`` has pointed stderr at the rule's log) a
+Inside a Snakemake job (``fidlens.workflow.jobs.logged`` has pointed stderr at the rule's log) a
 bar that runs for long also echoes a line to the real console every 30 s, and ``note``
 prints a message to both, so a long job is visibly alive without flooding the console
 with the short ones.

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_path
-from .jsonio import dumps_strict
-from .jsonio import write_json as _write_json
+from fidlens.core.atomic import atomic_path
+from fidlens.core.jsonio import dumps_strict
+from fidlens.core.jsonio import write_json as _write_json
 
 
 def strict_json(data: Any) -> str:

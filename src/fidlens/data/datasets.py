@@ -24,11 +24,11 @@ Conventions (shared by every reader in fidlens):
 * Truncated or corrupt files raise `DatasetError` naming the file (Pillow's
   ``ImageFile.LOAD_TRUNCATED_IMAGES`` is left at its default, False).  PNG and JPEG files are also
   checked for damage Pillow lets through (bad chunk CRCs, a missing end, cut scan data): see
-  `fidlens.image_integrity`.  Empty files and files that are not images are refused by name.
+  `fidlens.data.image_integrity`.  Empty files and files that are not images are refused by name.
 * Bombs are refused before they cost memory: each image file or ZIP member may hold at most
   `DecodeLimits.max_bytes` encoded bytes (declared size checked first, reads bounded) and declare
   at most `DecodeLimits.max_pixels` pixels (checked from the header, before decoding); see
-  `fidlens.image_limits` for the defaults and the FIDLENS_MAX_IMAGE_* variables.
+  `fidlens.data.image_limits` for the defaults and the FIDLENS_MAX_IMAGE_* variables.
 * ZIP members that are symbolic links, and names stored twice in one ZIP, are refused.
 * Images of different sizes may share a set: the detector resizes each image on its own.
 """
@@ -50,9 +50,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from fidlens.errors import DatasetError
-from fidlens.image_integrity import structure_problem
-from fidlens.image_limits import DecodeLimits, human_bytes, open_image_lazily
+from fidlens.core.errors import DatasetError
+from fidlens.data.image_integrity import structure_problem
+from fidlens.data.image_limits import DecodeLimits, human_bytes, open_image_lazily
 
 __all__ = [
     "IMAGE_EXTENSIONS",

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from fidlens.errors import DatasetError
+from fidlens.core.errors import DatasetError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

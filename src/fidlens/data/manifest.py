@@ -26,9 +26,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fidlens.atomic import write_text_atomic
-from fidlens.datasets import FolderImageSource
-from fidlens.errors import DatasetError
+from fidlens.core.atomic import write_text_atomic
+from fidlens.data.datasets import FolderImageSource
+from fidlens.core.errors import DatasetError
 
 FORMAT = "fidlens-image-manifest/1"
 _STAMPS_FORMAT = "fidlens-manifest-stamps/1"

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fidlens.atomic import atomic_path
-from fidlens.datasets import DecodeLimits, open_image_source
-from fidlens.errors import DatasetError
-from fidlens.progress import progress_bar
+from fidlens.core.atomic import atomic_path
+from fidlens.data.datasets import DecodeLimits, open_image_source
+from fidlens.core.errors import DatasetError
+from fidlens.core.progress import progress_bar
 
 __all__ = ["RESIZE_FILTERS", "build_stylegan_zip", "read_zip_metadata", "stylegan_name"]
 

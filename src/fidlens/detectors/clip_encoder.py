@@ -18,7 +18,7 @@ embeddings were computed with; torch's antialiased bicubic differs by a few grey
 
 Weight files (:func:`load_clip_encoder`):
 
-- OpenAI's TorchScript ``ViT-B-32.pt``: only its tensors are read, by `fidlens.safe_torch_archive`
+- OpenAI's TorchScript ``ViT-B-32.pt``: only its tensors are read, by `fidlens.assets.safe_torch_archive`
   (named as ``state_dict()`` names them); no code or pickled global in it is ever run; the
   text tower's tensors are ignored.
 - a plain state dict (``.pt``, ``.pth``, ``.bin``) with ``visual.*`` keys (OpenAI, open_clip)
@@ -46,10 +46,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .assets import stamped_sha256
-from .errors import AssetError, StatisticsError
-from .progress import progress_bar
-from .safe_torch_archive import torchscript_state_dict
+from fidlens.assets.store import stamped_sha256
+from fidlens.core.errors import AssetError, StatisticsError
+from fidlens.core.progress import progress_bar
+from fidlens.assets.safe_torch_archive import torchscript_state_dict
 
 __all__ = [
     "CLIP_MEAN",

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .datasets import ImageSource
-from .inception import FidInceptionV3
-from .precision import exact_math
-from .progress import progress_bar
+from fidlens.data.datasets import ImageSource
+from fidlens.detectors.inception import FidInceptionV3
+from fidlens.core.precision import exact_math
+from fidlens.core.progress import progress_bar
 
 
 def _to_stderr(message: str) -> None:
@@ -29,8 +29,8 @@ def check_device(requested: str | torch.device | None = "auto") -> str:
 
     Cheap and silent, so the CLI can call it before loading anything.
     """
-    from .device_spec import parse_device_spec
-    from .errors import FidlensError
+    from fidlens.core.device_spec import parse_device_spec
+    from fidlens.core.errors import FidlensError
 
     spec = "auto" if requested in (None, "") else parse_device_spec(str(requested))
     if spec.startswith("cuda"):
@@ -109,7 +109,7 @@ def extract_features(
             done += n
             bar.update(n)
     if not np.isfinite(pool3).all():
-        from .errors import StatisticsError
+        from fidlens.core.errors import StatisticsError
 
         raise StatisticsError(f"the network produced non-finite features for {source.path}")
     result = {"pool3": pool3}

@@ -4,7 +4,7 @@ Written from the published architecture so that every layer can be read and
 differentiated: the heatmap and resampling work needs the ``mixed_10`` map, the
 logits, and gradients. Parameter names follow the layout of the TorchScript
 releases of this graph (``layers.conv``, ``layers.mixed_4.tower_1.conv_2``, ``output``),
-so those files load by name; :mod:`fidlens.inception_weights` maps other layouts.
+so those files load by name; :mod:`fidlens.detectors.inception_weights` maps other layouts.
 
 Two details of the TF graph differ from torchvision's Inception-v3 and change FID:
 the average pools exclude padding from the count, and the pool branch of the last
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import FidlensError
-from .resize import tf1_resize_bilinear
+from fidlens.core.errors import FidlensError
+from fidlens.detectors.resize import tf1_resize_bilinear
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
@@ -270,8 +270,8 @@ class FidInceptionV3(nn.Module):
         return (x - 128.0) / 128.0
 
     def forward_normalized(self, x: torch.Tensor, *, want_map: bool = False, want_logits: bool = False) -> InceptionOutputs:
-        """Run the network on an already normalised 299×299 batch (TF32 off on GPUs: `fidlens.precision`)."""
-        from .precision import exact_math
+        """Run the network on an already normalised 299×299 batch (TF32 off on GPUs: `fidlens.core.precision`)."""
+        from fidlens.core.precision import exact_math
 
         with exact_math():
             fmap = self.layers(x.contiguous(memory_format=torch.channels_last))
@@ -279,7 +279,7 @@ class FidInceptionV3(nn.Module):
         logits = None
         if want_logits:
             if self.output is None:
-                from .inception_weights import no_logits_message
+                from fidlens.detectors.inception_weights import no_logits_message
 
                 raise LogitsUnavailableError(no_logits_message(self.weights_name))
             logits = self.output(pool3)

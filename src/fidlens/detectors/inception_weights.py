@@ -5,10 +5,10 @@
 - pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` (a state dict in torchvision's
   naming): features and the 1008-way ``fc``.
 
-The TorchScript files are read only for their tensors (`fidlens.safe_torch_archive`: no
+The TorchScript files are read only for their tensors (`fidlens.assets.safe_torch_archive`: no
 TorchScript, no pickled globals are ever run); state dicts go through ``torch.load`` with
 ``weights_only=True``. A file under a published name must have the published sha256
-(`fidlens.assets.verify_weights`); any file's sha256 becomes the detector's ``weights_sha256``.
+(`fidlens.assets.store.verify_weights`); any file's sha256 becomes the detector's ``weights_sha256``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from .assets import save_stamp, verify_weights
-from .errors import AssetError
-from .inception import FidInceptionV3
-from .safe_torch_archive import torchscript_state_dict
+from fidlens.assets.store import save_stamp, verify_weights
+from fidlens.core.errors import AssetError
+from fidlens.detectors.inception import FidInceptionV3
+from fidlens.assets.safe_torch_archive import torchscript_state_dict
 
 LOGITS_WEIGHT_FILES = ("inception-2015-12-05.pt", "pt_inception-2015-12-05-6726825d.pth")
 

@@ -15,19 +15,19 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
-from .assets import cache_dir, resolve_inception_weights
-from .comparability import Side, check_comparable, known_convention
-from .datasets import DecodeLimits, open_image_source
-from .errors import StatisticsError
-from .feature_files import has_features, read_feature_file
-from .features import default_workers, extract_features, pick_device
-from .frechet import frechet_distance
-from .inception import FidInceptionV3
-from .inception_weights import load_inception, no_logits_message
-from .kid import kernel_inception_distance
-from .npzread import inspect_npz
-from .stats import FeatureCache, FeatureSet, Statistics, feature_cache_key, provenance
+from fidlens import __version__
+from fidlens.assets.store import cache_dir, resolve_inception_weights
+from fidlens.metrics.comparability import Side, check_comparable, known_convention
+from fidlens.data.datasets import DecodeLimits, open_image_source
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.feature_files import has_features, read_feature_file
+from fidlens.detectors.features import default_workers, extract_features, pick_device
+from fidlens.metrics.frechet import frechet_distance
+from fidlens.detectors.inception import FidInceptionV3
+from fidlens.detectors.inception_weights import load_inception, no_logits_message
+from fidlens.metrics.kid import kernel_inception_distance
+from fidlens.core.npzread import inspect_npz
+from fidlens.metrics.stats import FeatureCache, FeatureSet, Statistics, feature_cache_key, provenance
 
 
 @dataclass
@@ -56,7 +56,7 @@ def load_detector(weights: str | os.PathLike | None = None, device: str | torch.
 def _cached_features(settings: ExtractionSettings, key: str, compute: Callable[[], FeatureSet]) -> FeatureSet:
     """Serve ``key`` from the feature cache, or compute and store it (no cache when disabled).
 
-    A damaged entry is set aside with a warning and recomputed (see `fidlens.feature_cache`); a
+    A damaged entry is set aside with a warning and recomputed (see `fidlens.core.feature_cache`); a
     cache that cannot be written costs only the caching, never the computed features.
     """
     root = settings.cache_root()
@@ -70,7 +70,7 @@ def _cached_features(settings: ExtractionSettings, key: str, compute: Callable[[
         except (OSError, TypeError, ValueError, StatisticsError) as exc:
             import warnings
 
-            from .feature_cache import FeatureCacheWarning
+            from fidlens.core.feature_cache import FeatureCacheWarning
 
             reason = " ".join(str(getattr(exc, "strerror", None) or exc).split())
             warnings.warn(f"could not store features in the cache at {cache.path_for(key)} ({reason}); "
@@ -194,7 +194,7 @@ def _names(names: tuple[str, str] | None) -> tuple[str, str]:
 def comparison_notes(
     meta_a: dict, meta_b: dict, *, names: tuple[str, str] | None = None, allow_mismatch: bool = False
 ) -> list[tuple[type[Warning], str]]:
-    """Refuse two sides whose detector, covariance or resize convention differ (see `fidlens.comparability`).
+    """Refuse two sides whose detector, covariance or resize convention differ (see `fidlens.metrics.comparability`).
 
     Returns the notes to show (unknown detector; a mismatch the user allowed).
     """
@@ -266,9 +266,9 @@ def compute_generated_features(
     """Features of a generated set, cached by (generator file, sampling settings, detector)."""
     import json
 
-    from .assets import file_sha256
-    from .generate import generated_features
-    from .generators.load import load_generator
+    from fidlens.assets.store import file_sha256
+    from fidlens.generators.generate import generated_features
+    from fidlens.generators.load import load_generator
 
     settings = settings or ExtractionSettings()
     content = json.dumps({"generator": file_sha256(generator_path), "which": which, **vars(generation)}, sort_keys=True)

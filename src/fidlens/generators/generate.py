@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import FidlensError
-from .generators.base import NOISE_MODES, GeneratorBase, to_uint8, z_from_seed
-from .inception import FidInceptionV3
-from .pairs.latents import MAX_SEED  # NVIDIA seeds seed numpy's RandomState: 32-bit integers
-from .precision import exact_math
-from .progress import progress_bar
+from fidlens.core.errors import FidlensError
+from fidlens.generators.base import NOISE_MODES, GeneratorBase, to_uint8, z_from_seed
+from fidlens.detectors.inception import FidInceptionV3
+from fidlens.generators.latents import MAX_SEED  # NVIDIA seeds seed numpy's RandomState: 32-bit integers
+from fidlens.core.precision import exact_math
+from fidlens.core.progress import progress_bar
 
 MAX_SEEDS_PER_RUN = 1_000_000  # more is a typo ('0-4294967295'), and the list alone would fill memory
 
@@ -73,7 +73,7 @@ def _check_noise_mode(noise_mode: str) -> None:
 
 
 @torch.no_grad()
-@exact_math()  # full float32 on GPUs, every call (see fidlens.precision)
+@exact_math()  # full float32 on GPUs, every call (see fidlens.core.precision)
 def ws_for_latents(G: GeneratorBase, z: np.ndarray, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                    class_idx: int | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
     """The mapping output (N, num_ws, w_dim) for latents z (N, z_dim)."""
@@ -103,7 +103,7 @@ def images_for_seeds(G: GeneratorBase, seeds: Sequence[int], *, truncation_psi: 
 def save_seed_images(G: GeneratorBase, seeds: Sequence[int], outdir: str | os.PathLike, *, batch_size: int = 8,
                      **kwargs) -> list[Path]:
     """Write ``outdir/seed0000.png`` … (PNG, native size; RGB, or greyscale for one-channel generators) for each seed."""
-    from .atomic import atomic_path
+    from fidlens.core.atomic import atomic_path
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)

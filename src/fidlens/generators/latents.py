@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import FidlensError
+from fidlens.core.errors import FidlensError
 
 MAX_SEED = 2**32 - 1
 _PATTERN = re.compile(r"(\d+)(?:~(\d+))?")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import FidlensError
-from .base import GeneratorBase
+from fidlens.core.errors import FidlensError
+from fidlens.generators.base import GeneratorBase
 
 
 def load_generator(path: str | os.PathLike, which: str = "G_ema") -> GeneratorBase:
@@ -15,10 +15,10 @@ def load_generator(path: str | os.PathLike, which: str = "G_ema") -> GeneratorBa
     if not path.is_file():
         raise FidlensError(f"generator file not found: {path}")
     if path.suffix == ".pkl":
-        from .nvidia_pickle import load_nvidia_generator
+        from fidlens.generators.nvidia_pickle import load_nvidia_generator
 
         return load_nvidia_generator(path, which=which)
-    from .ppca import PPCAGenerator
+    from fidlens.generators.ppca import PPCAGenerator
 
     try:
         return PPCAGenerator.load(path)

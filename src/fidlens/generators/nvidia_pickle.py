@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import FidlensError
-from ..safe_torch_archive import InertObject, inert_class
+from fidlens.core.errors import FidlensError
+from fidlens.assets.safe_torch_archive import InertObject, inert_class
 
 try:  # numpy >= 2 moved the pickling helpers; the pickles name either module
     from numpy._core import multiarray as _np_multiarray
@@ -121,7 +121,7 @@ class PersistentRecord:
 
 
 # Any object of a class we do not resolve: holds its arguments and state, runs nothing (shared
-# with the TorchScript reader, `fidlens.safe_torch_archive`).
+# with the TorchScript reader, `fidlens.assets.safe_torch_archive`).
 OpaqueObject = InertObject
 
 
@@ -296,9 +296,9 @@ def build_generator(record: PersistentRecord) -> nn.Module:
         raise GeneratorLoadError(f"expected a 'Generator', found class '{record.class_name}'")
     family = _family(record)
     if family == "stylegan3":
-        from .stylegan3 import Generator
+        from fidlens.generators.stylegan3 import Generator
     else:
-        from .stylegan2 import Generator
+        from fidlens.generators.stylegan2 import Generator
     kwargs = record.init_kwargs
     check_init_kwargs(kwargs, family)
     try:

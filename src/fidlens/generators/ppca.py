@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..atomic import atomic_path
-from ..datasets import open_image_source
-from ..errors import FidlensError
-from .base import NOISE_MODES, GeneratorBase
+from fidlens.core.atomic import atomic_path
+from fidlens.data.datasets import open_image_source
+from fidlens.core.errors import FidlensError
+from fidlens.generators.base import NOISE_MODES, GeneratorBase
 
 DEMO_LABEL = "PPCA demo generator (probabilistic PCA on ORL faces, not a GAN)"
 

@@ -25,7 +25,7 @@ fp16: NVIDIA's code runs the top ``num_fp16_res`` resolutions in float16 on a GP
 on a CPU). fidlens runs float32 on every device, by design: the images are then the same
 on CPU and GPU up to float32 rounding, closer to the network's math, and within a level or
 two of NVIDIA's fp16 GPU output (which itself differs from NVIDIA's fp32 output by about
-that much). TF32 is off while generators run (`fidlens.precision`).
+that much). TF32 is off while generators run (`fidlens.core.precision`).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import NOISE_MODES, GeneratorBase
-from .ops import (
+from fidlens.generators.base import NOISE_MODES, GeneratorBase
+from fidlens.generators.ops import (
     ACTIVATIONS,
     FullyConnectedLayer,
     bias_act,

@@ -15,7 +15,7 @@ divisor of the convention (N−1 unbiased, N population) and k' the one after re
 Σ₋ᵢ = a·Σ − β'·v vᵀ with a = k/k', β' = N/((N−1)k'). With W Wᵀ = Σr and
 Wᵀ Σ W = Q Λ Qᵀ (one eigh for the whole set), the trace term of FID is
 tr √(Wᵀ Σ₋ᵢ W) = √a · tr √(Λ − (β'/a) z zᵀ), z = Qᵀ Wᵀ v, which
-fidlens.rank1_trace evaluates for all images at once to rounding accuracy.
+fidlens.metrics.rank1_trace evaluates for all images at once to rounding accuracy.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .atomic import write_text_atomic
-from .errors import StatisticsError
-from .frechet import _drop_noise, frechet_distance, mean_and_covariance
-from .rank1_trace import QuadratureInfo, trace_sqrt_rank1_delta
+from fidlens.core.atomic import write_text_atomic
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.frechet import _drop_noise, frechet_distance, mean_and_covariance
+from fidlens.metrics.rank1_trace import QuadratureInfo, trace_sqrt_rank1_delta
 
 __all__ = [
     "COVARIANCES",
@@ -217,7 +217,7 @@ class FidAttribution:
         When the projected set has full rank N−1 (N−1 ≤ r: every image is needed to span
         it), the leverages are exactly (N−1)/N and c₀ = 0: removing any image makes the
         covariance singular, so it is set exactly. Otherwise it is computed and values at
-        rounding level (≤ r·eps, which would give an eigenvalue below fidlens.frechet's
+        rounding level (≤ r·eps, which would give an eigenvalue below fidlens.metrics.frechet's
         noise floor) are set to 0.
         """
         if self.rank == self.n - 1:

@@ -7,9 +7,9 @@ fixed reference the costly parts are prepared once: a factor W of Σr (W Wᵀ = 
 H = (X − x̄) W; each resample then costs one weighted product Hᵀ diag(c) H over the drawn
 rows and one ``eigvalsh``. When N is below the rank of Σr the N × N Gram matrix H Hᵀ is
 prepared instead and a resample costs an ``eigvalsh`` of the drawn rows' block (the exact
-Gram route of `fidlens.frechet.frechet_distance_from_features`). KID reuses the kernel:
+Gram route of `fidlens.metrics.frechet.frechet_distance_from_features`). KID reuses the kernel:
 every resample is a column of counts, and one pass over the kernel rows serves them all
-(`fidlens.kernel_sums`).
+(`fidlens.metrics.kernel_sums`).
 
 Intervals are Efron's percentile intervals of the B replicates. FID is biased upwards at
 finite N and a resample (which repeats images) carries that bias again, so the raw
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import StatisticsError
-from .frechet import (
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.frechet import (
     FewSamplesWarning,
     _assemble,
     _drop_noise,
@@ -39,7 +39,7 @@ from .frechet import (
     frechet_distance,
     mean_and_covariance,
 )
-from .kernel_sums import kernel_diagonal, weighted_kernel_sums
+from fidlens.metrics.kernel_sums import kernel_diagonal, weighted_kernel_sums
 
 __all__ = [
     "DEFAULT_LEVEL",
@@ -373,7 +373,7 @@ def summarize(metric: str, estimate: float, replicates: np.ndarray, *, level: fl
 
 
 def _progress(total: int, enabled: bool, desc: str):
-    from .progress import progress_bar
+    from fidlens.core.progress import progress_bar
 
     return progress_bar(total=total, desc=desc, unit="resample", disable=not enabled)
 
@@ -480,7 +480,7 @@ def bootstrap_kid(reference: np.ndarray, generated: np.ndarray, *, resample_refe
 
     A resample repeats images; its MMD² treats repeats as distinct samples (exactly the MMD²
     of the replicated set). The kernel is computed once, block by block, for all resamples
-    together (`fidlens.kernel_sums`). Uses the same resamples as `bootstrap_fid` with the
+    together (`fidlens.metrics.kernel_sums`). Uses the same resamples as `bootstrap_fid` with the
     same seed.
     """
     resamples, level, method = check_resamples(resamples), check_level(level), check_method(method)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import StatisticsError
+from fidlens.core.errors import StatisticsError
 
 __all__ = [
     "RESIZE_CONVENTION",

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StatisticsError
-from .frechet import MAX_DIM
-from .npzread import Member, inspect_npz, read_members
-from .stats import MAX_FEATURE_BYTES, FeatureSet
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.frechet import MAX_DIM
+from fidlens.core.npzread import Member, inspect_npz, read_members
+from fidlens.metrics.stats import MAX_FEATURE_BYTES, FeatureSet
 
 __all__ = ["FEATURE_KEYS", "has_features", "read_feature_file"]
 

@@ -9,7 +9,7 @@ reference: KID is unbiased, so its line should be flat and KID∞ mostly checks 
 
 The grid is Chong & Forsyth's 15 values in linspace(5000, 50000); a smaller set gets 15
 values in linspace(N/10, N) with a floor of `MIN_GRID_SIZE` images, and a note saying so.
-Each subset's FID is an exact weighted FID of the whole set (`fidlens.bootstrap.FrechetResampler`,
+Each subset's FID is an exact weighted FID of the whole set (`fidlens.metrics.bootstrap.FrechetResampler`,
 counts 0/1): the reference's factor is computed once. See docs/METHODS_metrics.md.
 """
 
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .bootstrap import FrechetResampler, Reference, _features64, _same_dim, unbiased_mmd2_from_sums
-from .errors import StatisticsError
-from .kernel_sums import kernel_diagonal, weighted_kernel_sums
+from fidlens.metrics.bootstrap import FrechetResampler, Reference, _features64, _same_dim, unbiased_mmd2_from_sums
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.kernel_sums import kernel_diagonal, weighted_kernel_sums
 
 __all__ = [
     "DEFAULT_POINTS",
@@ -176,7 +176,7 @@ def fid_infinity(reference: Reference, generated: np.ndarray, *, sizes: Sequence
                      "not linear in 1/N there, so FID∞ is only a rough extrapolation")
     subsets = subset_indices(n_total, grid, seed)
     engine = FrechetResampler(reference, [gen], unbiased=unbiased)
-    from .progress import progress_bar
+    from fidlens.core.progress import progress_bar
 
     values = np.empty(len(subsets))
     with progress_bar(total=len(subsets), desc="FID at each N", unit="size", disable=not progress) as bar:
@@ -258,7 +258,7 @@ def plot_inverse_n(result: Extrapolation, path: str | os.PathLike, *, title: str
     """`draw_inverse_n`, written atomically as a PNG."""
     import matplotlib.pyplot as plt
 
-    from .atomic import atomic_path
+    from fidlens.core.atomic import atomic_path
 
     fig = draw_inverse_n(result, title=title)
     try:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg.lapack
 
-from .errors import StatisticsError
+from fidlens.core.errors import StatisticsError
 
 __all__ = [
     "MAX_DIM",

@@ -18,7 +18,7 @@ BLOCK_BYTES = 64 * 2**20
 
 
 def polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """k(a, b) = (a·b / d + 1)³ for all row pairs, float64 (KID's kernel, see `fidlens.kid`)."""
+    """k(a, b) = (a·b / d + 1)³ for all row pairs, float64 (KID's kernel, see `fidlens.metrics.kid`)."""
     d = a.shape[1]
     return (a @ b.T / d + 1.0) ** 3
 

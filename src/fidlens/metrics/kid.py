@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import StatisticsError
+from fidlens.core.errors import StatisticsError
 
 __all__ = ["kernel_inception_distance", "polynomial_mmd2_unbiased"]
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import StatisticsError
+from fidlens.core.errors import StatisticsError
 
 __all__ = ["PRDC", "comparability_note", "knn_radii", "prdc"]
 

@@ -1,7 +1,7 @@
 """tr √(Λ + σ z zᵀ) − tr √Λ for many vectors z at once, to rounding accuracy.
 
 Why: the leave-one-out (and add-one) FID of every image of a set needs the trace of the
-square root of a rank-1 change of ONE fixed diagonal matrix Λ (see fidlens.attribution).
+square root of a rank-1 change of ONE fixed diagonal matrix Λ (see fidlens.metrics.attribution).
 An eigen-decomposition per image costs O(d³); this costs O(r·Q) per image, Q ≈ 500
 quadrature nodes, and evaluates a whole batch of images with a few matrix products.
 
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import StatisticsError
+from fidlens.core.errors import StatisticsError
 
 __all__ = ["QuadratureInfo", "trace_sqrt_rank1_delta"]
 

@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, precision
-from .atomic import atomic_path
-from .errors import StatisticsError
-from .frechet import check_statistics, check_statistics_layout, mean_and_covariance
-from .npzread import inspect_npz, read_members
+from fidlens.core import precision
+from fidlens import __version__
+from fidlens.core.atomic import atomic_path
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.frechet import check_statistics, check_statistics_layout, mean_and_covariance
+from fidlens.core.npzread import inspect_npz, read_members
 
 COVARIANCE_CONVENTIONS = ("unbiased", "population")
 # Largest feature array read from a .npz (16 GiB: two million 2048-d float32 features).
@@ -40,7 +41,7 @@ def _save_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
 
 
 def _load_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
-    """Every array of a ``.npz``, checked from the headers first (see `fidlens.npzread`)."""
+    """Every array of a ``.npz``, checked from the headers first (see `fidlens.core.npzread`)."""
     members = inspect_npz(path, what)
     return read_members(path, members.values(), what, max_bytes=MAX_FEATURE_BYTES)
 
@@ -155,7 +156,7 @@ def feature_cache_key(source_hash: str, detector_sha256: str | None, *, want_log
 class FeatureCache:
     """A directory of feature files named by :func:`feature_cache_key`.
 
-    Each entry carries a sha256 of its key, metadata and arrays (`fidlens.feature_cache`); an
+    Each entry carries a sha256 of its key, metadata and arrays (`fidlens.core.feature_cache`); an
     entry that fails any check on read is moved to ``quarantine/`` with a `FeatureCacheWarning`
     naming it and the reason, and `get` reports a miss so the features are recomputed.
     """
@@ -168,7 +169,7 @@ class FeatureCache:
 
     def get(self, key: str) -> FeatureSet | None:
         """The verified features stored under `key`, or None (missing or set aside as damaged)."""
-        from .feature_cache import read_verified
+        from fidlens.core.feature_cache import read_verified
 
         entry = read_verified(self.path_for(key), key)
         if entry is None:
@@ -178,7 +179,7 @@ class FeatureCache:
 
     def put(self, key: str, features: FeatureSet) -> Path:
         """Store `features` under `key`, atomically and with its checksum."""
-        from .feature_cache import write_entry
+        from fidlens.core.feature_cache import write_entry
 
         path = self.path_for(key)
         write_entry(path, key, features.pool3, features.meta, features.logits)
@@ -192,5 +193,5 @@ def provenance(source_description: dict, source_hash: str, detector_name: str, d
         "detector": detector_name,
         "detector_sha256": detector_sha256,
         "fidlens_version": __version__,
-        "gpu_precision": precision.configured(),  # TF32 / cuDNN autotuning used on a GPU (fidlens.precision)
+        "gpu_precision": precision.configured(),  # TF32 / cuDNN autotuning used on a GPU (fidlens.core.precision)
     }

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .datasets import open_image_source
-from .distortions import UNITS, distort
+from fidlens.data.datasets import open_image_source
+from fidlens.data.distortions import UNITS, distort
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ TABLE_COLUMNS = [
 
 
 def write_table(rows: list[dict], path: str | os.PathLike) -> None:
-    from .atomic import atomic_path
+    from fidlens.core.atomic import atomic_path
 
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=TABLE_COLUMNS)
@@ -144,7 +144,7 @@ def plot_fid_vs_distortion(table_csv: str | os.PathLike, image_dirs: dict[str, P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .atomic import atomic_path
+    from fidlens.core.atomic import atomic_path
 
     rows = read_table(table_csv)
     clean = next(r for r in rows if r["distortion"] == "none")
@@ -185,7 +185,7 @@ def plot_fid_vs_distortion(table_csv: str | os.PathLike, image_dirs: dict[str, P
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     if out_csv is not None:
-        from .rawdata import write_csv
+        from fidlens.core.rawdata import write_csv
 
         write_csv(out_csv, figure_rows(rows, sample), FIGURE_COLUMNS)
 
@@ -203,9 +203,9 @@ def fid_table_rows(reference: dict, sets: dict[str, dict], order: list[DemoSet],
 
     The reference's matrix square root is computed once and reused for every row.
     """
-    from .frechet import ReferenceStatistics
-    from .kid import kernel_inception_distance
-    from .stats import FeatureSet, Statistics
+    from fidlens.metrics.frechet import ReferenceStatistics
+    from fidlens.metrics.kid import kernel_inception_distance
+    from fidlens.metrics.stats import FeatureSet, Statistics
 
     ref_stats = Statistics.load(reference["stats"])
     ref_features = FeatureSet.load(reference["features"]).pool3

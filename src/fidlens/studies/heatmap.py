@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import FidlensError, StatisticsError
-from .frechet import matrix_sqrt_psd, trace_sqrt_psd
-from .inception import FidInceptionV3
-from .stats import Statistics
+from fidlens.core.errors import FidlensError, StatisticsError
+from fidlens.metrics.frechet import matrix_sqrt_psd, trace_sqrt_psd
+from fidlens.detectors.inception import FidInceptionV3
+from fidlens.metrics.stats import Statistics
 
 WEIGHTINGS = ("squared", "absolute")
 MAP_SIZE = 8
@@ -188,7 +188,7 @@ def class_caption(top: list[tuple[int, float]] | None) -> str:
 def save_heatmap_figure(explanation: Explanation, path: str | os.PathLike, *, title: str, subtitle: str,
                         show_top10: bool = True) -> None:
     """Image | overlay with colourbar (| Top-10 bars), FID with/without the image; see heatmap_figures."""
-    from .heatmap_figures import draw_heatmap_figure
+    from fidlens.studies.heatmap_figures import draw_heatmap_figure
 
     draw_heatmap_figure(explanation, path, title=title, subtitle=subtitle, show_top10=show_top10)
 
@@ -196,7 +196,7 @@ def save_heatmap_figure(explanation: Explanation, path: str | os.PathLike, *, ti
 def save_heatmap_grid(explanations: list[Explanation], labels: list[str], rows: int, cols: int,
                       path: str | os.PathLike, *, title: str, subtitle: str) -> None:
     """rows × cols tiles of image + overlay, each with its label and ΔFID; see heatmap_figures."""
-    from .heatmap_figures import draw_heatmap_grid
+    from fidlens.studies.heatmap_figures import draw_heatmap_grid
 
     draw_heatmap_grid(explanations, labels, rows, cols, path, title=title, subtitle=subtitle)
 
@@ -204,8 +204,8 @@ def save_heatmap_grid(explanations: list[Explanation], labels: list[str], rows: 
 def explain_seeds(sensitivity: FidSensitivity, G, seeds: list[int], *, progress: bool = True,
                   **sampling) -> list[Explanation]:
     """Heatmaps of generator images z = RandomState(seed).randn(1, z_dim), one forward each."""
-    from .generate import images_for_seeds
-    from .progress import progress_bar
+    from fidlens.generators.generate import images_for_seeds
+    from fidlens.core.progress import progress_bar
 
     out = []
     for seed in progress_bar(seeds, desc="heatmaps", unit="img", disable=not progress):
@@ -217,8 +217,8 @@ def explain_seeds(sensitivity: FidSensitivity, G, seeds: list[int], *, progress:
 def explain_source_images(sensitivity: FidSensitivity, path: str | os.PathLike, indices: list[int], *,
                           progress: bool = True) -> list[Explanation]:
     """Heatmaps of images from a folder or dataset ZIP (e.g. a real image, or a saved sample)."""
-    from .datasets import open_image_source
-    from .progress import progress_bar
+    from fidlens.data.datasets import open_image_source
+    from fidlens.core.progress import progress_bar
 
     source = open_image_source(path)
     bad = [i for i in indices if not 0 <= i < len(source)]

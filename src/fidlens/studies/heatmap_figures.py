@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
-from .heatmap import Explanation, class_caption, no_labels_note
-from .rawdata import write_csv, write_json, write_npz
+from fidlens.core.atomic import atomic_path
+from fidlens.studies.heatmap import Explanation, class_caption, no_labels_note
+from fidlens.core.rawdata import write_csv, write_json, write_npz
 
 COLORBAR_LABEL = "FID sensitivity\n(each map min–max\nnormalised: 0 least, 1 most)"
 TILE_COLUMNS = ["tile", "row", "col", "label", "fid_with_image", "fid_without_image", "delta_fid",

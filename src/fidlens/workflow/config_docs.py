@@ -1,6 +1,6 @@
 """The README's table of configuration keys, drawn from config/schema.yaml so the two cannot drift.
 
-``python -m fidlens.config_docs`` prints the table; a test checks the README holds it.
+``python -m fidlens.workflow.config_docs`` prints the table; a test checks the README holds it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Run the demo's Snakemake command and record how long it took and when the headline appeared.
 
-``make demo`` runs ``python -m fidlens.demo_run -- snakemake ...``: the command's output is
+``make demo`` runs ``python -m fidlens.workflow.demo_run -- snakemake ...``: the command's output is
 passed through unchanged, and ``results/demo_run.json`` records the wall time, the number of
 jobs, the seconds until the headline table and figure were written, the cores and the machine.
-The README's timing sentence is rendered from that record (``fidlens.readme_numbers``), so
+The README's timing sentence is rendered from that record (``fidlens.workflow.readme_numbers``), so
 the README never quotes a time nobody measured.
 """
 
@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .atomic import atomic_path
+from fidlens.core.atomic import atomic_path
 
 HEADLINE = ("results/tables/fid_demo.csv", "results/figures/fid_vs_distortion.png")
 RECORD = Path("results/demo_run.json")
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["--"]:
         args = args[1:]
     if not args:
-        print("usage: python -m fidlens.demo_run -- COMMAND ...", file=sys.stderr)
+        print("usage: python -m fidlens.workflow.demo_run -- COMMAND ...", file=sys.stderr)
         return 2
     return run(args)
 

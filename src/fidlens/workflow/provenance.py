@@ -8,7 +8,7 @@ arguments so it can be tested without Snakemake.
 
 Hashing: files up to `HASH_LIMIT` bytes are hashed in full. A larger file gets the digest of
 its trust-on-first-download record (``<file>.sha256.json``, written by the download rules) when
-that record's size matches, else the pinned sha256 of the `fidlens.asset_registry` entry whose
+that record's size matches, else the pinned sha256 of the `fidlens.assets.registry` entry whose
 target it is, else only its size and a note that it was not hashed. Directories are summarised
 by their file count and total size.
 """
@@ -29,8 +29,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .assets import file_sha256
-from .atomic import atomic_path
+from fidlens.assets.store import file_sha256
+from fidlens.core.atomic import atomic_path
 
 __all__ = [
     "HASH_LIMIT",
@@ -138,8 +138,8 @@ def _limit_text(limit: int) -> str:
 
 def _large_file_digest(path: Path, size: int, hash_limit: int) -> tuple[str | None, str]:
     """(sha256 or None, where it came from) for a file too large to hash here."""
-    from .asset_registry import asset_for_target, read_record, record_path
-    from .errors import AssetError
+    from fidlens.assets.registry import asset_for_target, read_record, record_path
+    from fidlens.core.errors import AssetError
 
     problem = None
     try:
@@ -156,7 +156,7 @@ def _large_file_digest(path: Path, size: int, hash_limit: int) -> tuple[str | No
         target = path.relative_to(Path.cwd())
     asset = asset_for_target(target)
     if asset is not None and asset.pinned:
-        return asset.sha256, f"pinned checksum of asset {asset.name!r} (fidlens.asset_registry)"
+        return asset.sha256, f"pinned checksum of asset {asset.name!r} (fidlens.assets.registry)"
     note = f"not hashed: larger than {_limit_text(hash_limit)}"
     return None, note + (f"; {problem}" if problem else "")
 

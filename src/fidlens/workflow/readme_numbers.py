@@ -10,7 +10,7 @@ is rendered from two kinds of checked-in records:
   code no longer produces.
 - ``benchmarks/records/gpu_check_*.json``: what ``benchmarks/gpu_check.py`` printed on a GPU.
 
-``python -m fidlens.readme_numbers collect results`` then ``... render`` (``make readme-numbers``)
+``python -m fidlens.workflow.readme_numbers collect results`` then ``... render`` (``make readme-numbers``)
 rewrites the blocks; ``tests/test_docs.py`` fails when a block differs from its rendering.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from .atomic import atomic_path
+from fidlens.core.atomic import atomic_path
 
 REPO = Path(__file__).resolve().parents[2]
 SNAPSHOT = REPO / "docs" / "demo_numbers.json"
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 Path(tmp).write_text(new)
         print("README number blocks " + ("rewritten" if new != text else "already current"))
         return 0
-    print("usage: python -m fidlens.readme_numbers collect RESULTS | render", file=sys.stderr)
+    print("usage: python -m fidlens.workflow.readme_numbers collect RESULTS | render", file=sys.stderr)
     return 2
 
 

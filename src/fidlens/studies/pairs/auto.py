@@ -14,11 +14,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..generate import latent_batches
-from ..generators.base import GeneratorBase
-from ..progress import progress_bar
-from .latents import LatentRef, latents_z
-from .spec import Pair, PairsFile
+from fidlens.generators.generate import latent_batches
+from fidlens.generators.base import GeneratorBase
+from fidlens.core.progress import progress_bar
+from fidlens.generators.latents import LatentRef, latents_z
+from fidlens.studies.pairs.spec import Pair, PairsFile
 
 
 def _scores(G: GeneratorBase, refs: list[LatentRef], score: Callable[[np.ndarray], float], step: float,

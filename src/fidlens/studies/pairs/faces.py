@@ -33,8 +33,8 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import FidlensError
-from .progress import progress_bar
+from fidlens.core.errors import FidlensError
+from fidlens.core.progress import progress_bar
 
 NO_FACE_SCORE = float("-inf")
 _CHANNELS = (1, 3, 4)

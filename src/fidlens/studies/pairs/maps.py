@@ -15,10 +15,10 @@ import re
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
-from ..generate import latent_batches
-from ..generators.base import GeneratorBase
-from ..heatmap import (
+from fidlens.core.atomic import atomic_path
+from fidlens.generators.generate import latent_batches
+from fidlens.generators.base import GeneratorBase
+from fidlens.studies.heatmap import (
     Explanation,
     FidSensitivity,
     class_caption,
@@ -26,10 +26,10 @@ from ..heatmap import (
     render_overlay,
     shared_limits,
 )
-from ..heatmap_figures import signed
-from ..rawdata import write_npz
-from .latents import LatentRef, latent_z
-from .spec import Pair
+from fidlens.studies.heatmap_figures import signed
+from fidlens.core.rawdata import write_npz
+from fidlens.generators.latents import LatentRef, latent_z
+from fidlens.studies.pairs.spec import Pair
 
 
 def latent_image(G: GeneratorBase, ref: LatentRef, probe_step: float, *, device: torch.device,

@@ -3,7 +3,7 @@
 For a bad seed s the page shows s itself (tile 0, red label) and probes 1..K, where probe k
 is z(s) + step · n_k exactly as `latents.latent_z` computes ``"s~k"``. Beside the contact
 sheet PNG a static HTML page maps every number to the latent name to copy into the pairs
-YAML and says how. Each probe's face score (`fidlens.faces`) is shown as a hint only.
+YAML and says how. Each probe's face score (`fidlens.studies.pairs.faces`) is shown as a hint only.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..atomic import atomic_path
-from ..errors import FidlensError
-from ..faces import NO_FACE_SCORE, FaceDetector
-from ..generate import latent_batches
-from ..generators.base import GeneratorBase, z_from_seed
-from ..progress import progress_bar
-from .latents import MAX_SEED, LatentRef, probe_offsets
+from fidlens.core.atomic import atomic_path
+from fidlens.core.errors import FidlensError
+from fidlens.studies.pairs.faces import NO_FACE_SCORE, FaceDetector
+from fidlens.generators.generate import latent_batches
+from fidlens.generators.base import GeneratorBase, z_from_seed
+from fidlens.core.progress import progress_bar
+from fidlens.generators.latents import MAX_SEED, LatentRef, probe_offsets
 
 BAD_COLOUR = (200, 30, 30)
 GAP = 2  # px between cells on the sheet

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import FidlensError
+from fidlens.core.errors import FidlensError
 
 DEFAULT_FRACTION = 0.015
 

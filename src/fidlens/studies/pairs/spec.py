@@ -9,7 +9,7 @@ A pairs file is YAML::
       - {bad: 408, good: 1093}
 
 Seeds are NVIDIA's (``RandomState(seed).randn(1, z_dim)``); ``"12~57"`` is probe 57 around
-seed 12 (see :mod:`fidlens.pairs.latents`). Every mistake is one clear error naming the entry.
+seed 12 (see :mod:`fidlens.generators.latents`). Every mistake is one clear error naming the entry.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from ..atomic import atomic_path
-from ..errors import FidlensError
-from .latents import LatentRef, parse_latent
+from fidlens.core.atomic import atomic_path
+from fidlens.core.errors import FidlensError
+from fidlens.generators.latents import LatentRef, parse_latent
 
 FILE_KEYS = {"model", "probe_step", "pairs", "rule"}
 PAIR_KEYS = {"bad", "good", "note"}

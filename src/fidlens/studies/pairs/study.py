@@ -19,15 +19,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
-from ..errors import FidlensError
-from ..generate import latent_batches, ws_for_latents
-from ..generators.base import GeneratorBase
-from ..inception import FidInceptionV3
-from ..progress import progress_bar
-from .latents import latents_z
-from .selection import DEFAULT_FRACTION, PairDirection, kept_indices, select_smallest
-from .spec import PairsFile
+from fidlens.core.atomic import atomic_path
+from fidlens.core.errors import FidlensError
+from fidlens.generators.generate import latent_batches, ws_for_latents
+from fidlens.generators.base import GeneratorBase
+from fidlens.detectors.inception import FidInceptionV3
+from fidlens.core.progress import progress_bar
+from fidlens.generators.latents import latents_z
+from fidlens.studies.pairs.selection import DEFAULT_FRACTION, PairDirection, kept_indices, select_smallest
+from fidlens.studies.pairs.spec import PairsFile
 
 DELETE_MODES = ("shrink", "refill")
 FORMAT = "fidlens-pairs-study-1"

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..frechet import FewSamplesWarning, frechet_distance, mean_and_covariance
-from ..stats import Statistics
-from .study import Study
+from fidlens.core.atomic import atomic_path
+from fidlens.metrics.frechet import FewSamplesWarning, frechet_distance, mean_and_covariance
+from fidlens.metrics.stats import Statistics
+from fidlens.studies.pairs.study import Study
 
 FID_COLUMNS = ("FID", "FID_Replace", "FID_Delete", "FID_Sub_Good", "FID_Sub_Bad")
 FACE_COLUMNS = ("face_rate", "face_rate_Replace", "face_rate_Delete", "face_rate_Sub_Good", "face_rate_Sub_Bad")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_path
+from fidlens.core.atomic import atomic_path
 
 FORMAT = "fidlens-resampling-checkpoint/1"
 MAX_HEADER_BYTES = 64 * 2**20  # the log rows of a 100 000-iteration run are a few MB

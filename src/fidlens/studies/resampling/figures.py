@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
-from ..rawdata import write_csv
-from .optimizer import draw_indices
+from fidlens.core.atomic import atomic_path
+from fidlens.core.rawdata import write_csv
+from fidlens.studies.resampling.optimizer import draw_indices
 
 if TYPE_CHECKING:
-    from .run import ResamplingRun
+    from fidlens.studies.resampling.run import ResamplingRun
 
 
 def _pyplot():
@@ -54,7 +54,7 @@ def pool_floor(inputs) -> tuple[str, float, int] | None:
     """
     import warnings
 
-    from ..frechet import ReferenceStatistics, mean_and_covariance
+    from fidlens.metrics.frechet import ReferenceStatistics, mean_and_covariance
 
     groups = inputs.candidates.groups
     if groups is None:

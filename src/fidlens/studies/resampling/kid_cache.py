@@ -5,7 +5,7 @@ subsets and computes three m x m polynomial kernels of 2048-d features, which ma
 most of the demo's run time. Every kernel value is k(a, b) = (a.b / d + 1)^3 for a pair of
 rows of the reals or of the candidate pool, and a draw only picks rows, so the kernels of
 all pairs are computed once and each subset gathers its entries. The subsets, their order
-and every sum are those of ``fidlens.kid.kernel_inception_distance``; the dot products are
+and every sum are those of ``fidlens.metrics.kid.kernel_inception_distance``; the dot products are
 the same BLAS products on the same rows, so the values agree with it (bit for bit on the
 machines checked; tests hold them to 1e-12).
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kid import kernel_inception_distance
+from fidlens.metrics.kid import kernel_inception_distance
 
 MAX_KERNEL_ENTRIES = 2**25  # 256 MB of float64 kernels at most
 

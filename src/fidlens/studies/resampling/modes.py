@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import FidlensError
+from fidlens.core.errors import FidlensError
 
 MODES = ("pre_logits", "logits", "top_n", "middle_n")
 BINARY_MODES = ("top_n", "middle_n")

@@ -70,8 +70,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import StatisticsError
-from ..frechet import _psd_factor, matrix_sqrt_psd, trace_sqrt_psd
+from fidlens.core.errors import StatisticsError
+from fidlens.metrics.frechet import _psd_factor, matrix_sqrt_psd, trace_sqrt_psd
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",

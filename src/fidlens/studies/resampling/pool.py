@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import open_image_source
-from ..stats import FeatureSet
-from .run import FeatureBank
+from fidlens.data.datasets import open_image_source
+from fidlens.metrics.stats import FeatureSet
+from fidlens.studies.resampling.run import FeatureBank
 
 
 @dataclass
@@ -42,7 +42,7 @@ class GeneratedPool:
 
     def __init__(self, generator_path: str | os.PathLike, num_images: int, latent_seed: int, sampling: dict,
                  which: str = "G_ema"):
-        from ..generators.load import load_generator
+        from fidlens.generators.load import load_generator
 
         self.G = load_generator(generator_path, which=which)
         self.sampling = sampling
@@ -52,7 +52,7 @@ class GeneratedPool:
         return len(self.z)
 
     def __call__(self, index: int) -> np.ndarray:
-        from ..generate import synthesize_uint8, ws_for_latents
+        from fidlens.generators.generate import synthesize_uint8, ws_for_latents
 
         s = self.sampling
         ws = ws_for_latents(self.G, self.z[index : index + 1], truncation_psi=s.get("truncation_psi", 1.0),
@@ -77,7 +77,7 @@ def attach_clip(reals: FeatureBank, candidates: FeatureBank, clip_weights: str |
                 real_images: Callable[[int], np.ndarray], candidate_images: Callable[[int], np.ndarray],
                 *, device: str = "cpu", batch_size: int = 64) -> str | None:
     """Fill the CLIP embeddings of both banks, or return the message saying why CLIP-FID is skipped."""
-    from ..clip_encoder import ClipWeightsMissing, clip_features, load_clip_encoder
+    from fidlens.detectors.clip_encoder import ClipWeightsMissing, clip_features, load_clip_encoder
 
     path = Path(clip_weights) if clip_weights else None
     if path is None:

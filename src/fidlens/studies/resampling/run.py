@@ -14,7 +14,7 @@ figures of the best weights.
 
 KID, the costliest metric per evaluation, comes from kernels computed once for the whole
 pool (``kid_cache``), and the objective from the k x k route of ``optimizer``; the
-evaluation's numbers are those of ``fidlens.kid`` and ``fidlens.frechet``.
+evaluation's numbers are those of ``fidlens.metrics.kid`` and ``fidlens.metrics.frechet``.
 """
 
 from __future__ import annotations
@@ -33,15 +33,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_path, write_text_atomic
-from ..errors import FidlensError
-from ..frechet import FewSamplesWarning, ReferenceStatistics, mean_and_covariance
-from ..jsonio import dumps_strict, write_json
-from ..progress import progress_bar
-from .checkpoint import Checkpoint, CheckpointMismatch, read_checkpoint, save_checkpoint
-from .kid_cache import PooledKid, drawn_kid
-from .modes import Mode, matched_features
-from .optimizer import ResamplingOptimizer, WeightedFrechet, draw_indices
+from fidlens.core.atomic import atomic_path, write_text_atomic
+from fidlens.core.errors import FidlensError
+from fidlens.metrics.frechet import FewSamplesWarning, ReferenceStatistics, mean_and_covariance
+from fidlens.core.jsonio import dumps_strict, write_json
+from fidlens.core.progress import progress_bar
+from fidlens.studies.resampling.checkpoint import Checkpoint, CheckpointMismatch, read_checkpoint, save_checkpoint
+from fidlens.studies.resampling.kid_cache import PooledKid, drawn_kid
+from fidlens.studies.resampling.modes import Mode, matched_features
+from fidlens.studies.resampling.optimizer import ResamplingOptimizer, WeightedFrechet, draw_indices
 
 LOG_COLUMNS = ["iteration", "loss", "fid", "clip_fid", "kid_x1000", "w_min", "w_median", "w_max",
                "peak_memory_mb", "elapsed_s"]
@@ -282,7 +282,7 @@ class ResamplingRun:
         self._write_logs()
         summary = self.summary()
         write_json(self.outdir / "summary.json", summary)
-        from .figures import plot_curves
+        from fidlens.studies.resampling.figures import plot_curves
 
         plot_curves(self.rows, self.outdir / "curves.png", title=self._title())
         self._draw_best_figures()
@@ -304,7 +304,7 @@ class ResamplingRun:
         Drawing them at every new best cost seconds each time and only the last set survived;
         a resumed run draws them from the file the same way.
         """
-        from .figures import save_best_figures
+        from fidlens.studies.resampling.figures import save_best_figures
 
         path = self.outdir / "best_weights.npy"
         if self.best is not None and path.is_file():
