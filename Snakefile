@@ -1,16 +1,32 @@
 # fidlens: what FID sees. Run: snakemake --cores all --resources gpu=1
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo is the default config. A --configfile replaces it instead of being merged into it
+# (Snakemake merges every configfile), so each config runs only what it names.
+if not workflow.overwrite_configfiles:
+
+    configfile: os.path.join(workflow.basedir, "config", "demo.yaml")
 
 
 report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+# Where this config's files go (results/RUN, logs/RUN): rules write <results>/..., the plan
+# (fidlens.workflow.targets) returns the same paths spelt out.
+pathvars:
+    results=PLAN.results,
+    logs=PLAN.logs,
+    benchmarks=PLAN.benchmarks,
+
+
 include: "rules/downloads_common.smk"
 include: "rules/assets.smk"
 include: "rules/demo.smk"
@@ -27,5 +43,5 @@ include: "rules/figures.smk"
 
 rule all:
     input:
-        all_targets(),
+        PLAN.all_targets(),
     default_target: True

@@ -1,5 +1,7 @@
 # Downloads: the only rules that touch the network, and only when a target needs them.
 # URLs and checksums: fidlens.assets.registry (`fidlens assets` lists them and their state).
+# Weights go to $FIDLENS_HOME/weights (PLAN.weights_dir), where the CLI finds them too; networks
+# and datasets to resources/.
 # Every download is resumable (a .part file beside the target) and atomic (checked, then renamed).
 # They run where Snakemake runs (a login node has internet; compute nodes often do not).
 
@@ -13,9 +15,9 @@ localrules:
 
 rule fetch_inception:
     output:
-        "resources/weights/default_1.pt",
+        f"{PLAN.weights_dir}/default_1.pt",
     log:
-        "logs/assets/fetch_inception.log",
+        "<logs>/assets/fetch_inception.log",
     conda:
         "../envs/torch.yaml"
     params:
@@ -28,9 +30,9 @@ rule fetch_inception:
 
 rule download_weights:
     output:
-        "resources/weights/{file}",
+        f"{PLAN.weights_dir}/{{file}}",
     log:
-        "logs/assets/download_{file}.log",
+        "<logs>/assets/download_{file}.log",
     conda:
         "../envs/data.yaml"
     wildcard_constraints:
@@ -47,7 +49,7 @@ rule download_network:
     output:
         "resources/networks/{file}",
     log:
-        "logs/assets/download_{file}.log",
+        "<logs>/assets/download_{file}.log",
     conda:
         "../envs/data.yaml"
     wildcard_constraints:
@@ -65,7 +67,7 @@ rule place_dataset:
     output:
         "resources/datasets/{name}.zip",
     log:
-        "logs/assets/place_{name}.log",
+        "<logs>/assets/place_{name}.log",
     conda:
         "../envs/data.yaml"
     wildcard_constraints:

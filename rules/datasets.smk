@@ -3,15 +3,15 @@
 
 rule make_zip:
     input:
-        lambda wildcards: as_source(zip_source(wildcards)),
-        manifest=zip_source_manifest,
+        lambda wildcards: as_source(PLAN.source_folder(f"zip-{wildcards.name}")),
+        manifest=lambda wildcards: source_manifest(f"zip-{wildcards.name}"),
     output:
-        "results/zips/{name}.zip",
+        "<results>/zips/{name}.zip",
     log:
-        "logs/zips/{name}.log",
+        "<logs>/zips/{name}.log",
     conda:
         "../envs/data.yaml"
     params:
-        options=zip_options,
+        options=lambda wildcards: PLAN.zip_options(wildcards.name),
     script:
         "../scripts/make_zip.py"

@@ -1,6 +1,6 @@
 # The embedded demo's image sets: ORL faces split by subject, then graded disturbances.
 
-# The demo's headline (results/tables/fid_demo.csv and results/figures/fid_vs_distortion.png)
+# The demo's headline (<results>/tables/fid_demo.csv and <results>/figures/fid_vs_distortion.png)
 # comes first. Snakemake applies a rule's `priority:` to that rule's own jobs only, so every
 # rule upstream of the table carries it too: demo_split, demo_distort, image_manifest,
 # features, statistics, fid_table_demo, and plot_fid_vs_distortion after it. Jobs that only
@@ -12,7 +12,7 @@ HEADLINE_PRIORITY = 10
 
 wildcard_constraints:
     split="reference|comparison",
-    kind="|".join(DEMO["distortions"]) or "none",
+    kind="|".join(PLAN.demo["distortions"]) or "none",
     level=r"\d+",
     dataset=r"[A-Za-z0-9_.-]+",
     generator=r"[A-Za-z0-9_.-]+",
@@ -31,35 +31,35 @@ wildcard_constraints:
 
 rule demo_split:
     input:
-        orl=lambda wildcards: as_source(DEMO["orl_dir"]),
-        manifest=orl_manifest,
+        orl=lambda wildcards: as_source(PLAN.source_folder("orl")),
+        manifest=lambda wildcards: source_manifest("orl"),
     output:
-        directory("results/data/{split}"),
+        directory("<results>/data/{split}"),
     log:
-        "logs/demo/split_{split}.log",
+        "<logs>/data/split_{split}.log",
     priority: HEADLINE_PRIORITY  # upstream of the demo's FID table: see rules/tables.smk
     conda:
         "../envs/data.yaml"
     params:
-        subjects=lambda wc: DEMO_SPLITS[wc.split],
+        subjects=lambda wildcards: PLAN.demo_subjects(wildcards.split),
     script:
         "../scripts/demo_subjects.py"
 
 
 rule demo_distort:
     input:
-        images="results/data/comparison",
-        manifest=lambda wildcards: image_set_manifest("comparison"),
+        images=PLAN.image_set_path("comparison"),
+        manifest=lambda wildcards: image_manifest("comparison"),
     output:
-        directory("results/data/{kind}{level}"),
+        directory("<results>/data/{kind}{level}"),
     log:
-        "logs/demo/distort_{kind}{level}.log",
+        "<logs>/data/distort_{kind}{level}.log",
     priority: HEADLINE_PRIORITY
     conda:
         "../envs/data.yaml"
     params:
-        kind=lambda wc: wc.kind,
-        strength=distortion_params,
-        seed=DEMO["seed"],
+        kind=lambda wildcards: wildcards.kind,
+        strength=lambda wildcards: PLAN.distortion_strength(wildcards.kind, wildcards.level),
+        seed=PLAN.demo["seed"],
     script:
         "../scripts/distort.py"

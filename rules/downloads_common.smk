@@ -22,15 +22,16 @@ NETWORK_DOWNLOADS = target_regex("network")
 
 
 def download_target(folder, wildcards):
+    """The file a download writes: weights into $FIDLENS_HOME/weights, the rest under resources/."""
+    if folder == "weights":
+        return f"{PLAN.weights_dir}/{wildcards.file}"
     return f"resources/{folder}/{wildcards.file}"
 
 
 def download_source_url(folder, wildcards):
-    """The registry URL, or the configured Inception URL when it names the same file (a mirror)."""
-    spec = str(config.get("inception_weights", ""))
-    if folder == "weights" and spec.startswith(("http://", "https://")) and spec.rsplit("/", 1)[-1] == wildcards.file:
-        return spec
-    return asset_for_target(download_target(folder, wildcards)).url
+    """The registry URL, or a weights URL of the config when it names the same file (a mirror)."""
+    configured = PLAN.configured_urls().get(wildcards.file) if folder == "weights" else None
+    return configured or asset_for_target(download_target(folder, wildcards)).url
 
 
 def download_check(folder, wildcards):
@@ -48,7 +49,7 @@ def download_check(folder, wildcards):
 
 
 def download_params(folder):
-    """Params for a download rule: the registry name, URL and checksum policy of resources/FOLDER/FILE."""
+    """Params for a download rule: the registry name, URL and checksum policy of its FILE."""
     return {
         "name": lambda wc: asset_for_target(download_target(folder, wc)).name,
         "url": lambda wc: download_source_url(folder, wc),

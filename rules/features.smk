@@ -1,17 +1,17 @@
-# Image sets → cached Inception features → float64 FID statistics.
+# Image sets → cached detector features → float64 FID statistics.
 
 
 rule features:
     input:
-        images=lambda wildcards: as_source(images_for(wildcards)),  # its content: the manifest
-        manifest=image_manifest,
-        weights=inception_weights_path(),
+        images=lambda wildcards: as_source(PLAN.image_set_path(wildcards.dataset)),  # its content: the manifest
+        manifest=lambda wildcards: image_manifest(wildcards.dataset),
+        weights=PLAN.weights_path(),
     output:
-        "results/features/{dataset}.npz",
+        "<results>/features/{dataset}.npz",
     log:
-        "logs/features/{dataset}.log",
+        "<logs>/features/{dataset}.log",
     benchmark:
-        "results/benchmarks/features/{dataset}.tsv"
+        "<benchmarks>/features/{dataset}.tsv"
     priority: HEADLINE_PRIORITY  # the demo's headline chain: rules/demo.smk
     conda:
         "../envs/torch.yaml"
@@ -19,22 +19,23 @@ rule features:
     resources:
         gpu=1,
     params:
+        detector=PLAN.detector_params(),
         device=config["device"],
         batch_size=config["batch_size"],
         workers=config["workers"],
-        max_images=max_images_for,
-        cache="results/cache/features",
+        max_images=lambda wildcards: PLAN.max_images(wildcards.dataset),
+        cache=PLAN.feature_cache,
     script:
         "../scripts/features.py"
 
 
 rule statistics:
     input:
-        "results/features/{dataset}.npz",
+        "<results>/features/{dataset}.npz",
     output:
-        "results/stats/{dataset}.npz",
+        "<results>/stats/{dataset}.npz",
     log:
-        "logs/stats/{dataset}.log",
+        "<logs>/stats/{dataset}.log",
     priority: HEADLINE_PRIORITY  # the demo's headline chain: rules/demo.smk
     conda:
         "../envs/data.yaml"

@@ -3,42 +3,43 @@
 
 rule fit_demo_generator:
     input:
-        lambda wildcards: as_source(demo_fit_images(wildcards)),
-        manifest=demo_fit_manifest,
+        lambda wildcards: as_source(PLAN.image_set_path(PLAN.fit_on(wildcards.generator))),
+        manifest=lambda wildcards: image_manifest(PLAN.fit_on(wildcards.generator)),
     output:
-        "results/generators/{generator}.pt",
+        "<results>/generators/{generator}.pt",
     log:
-        "logs/generators/fit_{generator}.log",
+        "<logs>/generators/fit_{generator}.log",
     conda:
         "../envs/torch.yaml"
     params:
-        z_dim=lambda wc: GENERATORS[wc.generator]["z_dim"],
-        resolution=lambda wc: GENERATORS[wc.generator]["resolution"],
+        z_dim=lambda wildcards: PLAN.generator(wildcards.generator)["z_dim"],
+        resolution=lambda wildcards: PLAN.generator(wildcards.generator)["resolution"],
     script:
         "../scripts/fit_demo_generator.py"
 
 
 rule generated_features:
     input:
-        network=generator_network,
-        weights=inception_weights_path(),
+        network=lambda wildcards: PLAN.generator_network(wildcards.generator),
+        weights=PLAN.weights_path(),
     output:
-        features="results/generated/{generator}/features_n{n}_z{z}.npz",
-        stats="results/generated/{generator}/stats_n{n}_z{z}.npz",
+        features="<results>/generated/{generator}/features_n{n}_z{z}.npz",
+        stats="<results>/generated/{generator}/stats_n{n}_z{z}.npz",
     log:
-        "logs/generated/{generator}_n{n}_z{z}.log",
+        "<logs>/generated/{generator}_n{n}_z{z}.log",
     benchmark:
-        "results/benchmarks/generated/{generator}_n{n}_z{z}.tsv"
+        "<benchmarks>/generated/{generator}_n{n}_z{z}.tsv"
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
     resources:
         gpu=1,
     params:
-        generation=generation_settings,
-        which=lambda wc: GENERATORS[wc.generator]["which"],
+        detector=PLAN.detector_params(),
+        generation=lambda wildcards: PLAN.generation_settings(wildcards.generator, wildcards.n, wildcards.z),
+        which=lambda wildcards: PLAN.which(wildcards.generator),
         device=config["device"],
         batch_size=config["batch_size"],
-        cache="results/cache/features",
+        cache=PLAN.feature_cache,
     script:
         "../scripts/generated_features.py"

@@ -5,11 +5,11 @@
 
 rule image_manifest:
     input:
-        lambda wildcards: as_source(images_for(wildcards)),
+        lambda wildcards: as_source(PLAN.image_set_path(wildcards.dataset)),
     output:
-        "results/manifests/{dataset}.json",
+        "<results>/manifests/{dataset}.json",
     log:
-        "logs/manifests/{dataset}.log",
+        "<logs>/manifests/{dataset}.log",
     priority: HEADLINE_PRIORITY  # the demo's headline chain: rules/demo.smk
     conda:
         "../envs/data.yaml"
@@ -19,11 +19,11 @@ rule image_manifest:
 
 rule source_manifest:
     input:
-        lambda wildcards: as_source(source_folder(wildcards)),
+        lambda wildcards: as_source(PLAN.source_folder(wildcards.source)),
     output:
-        "results/manifests/sources/{source}.json",
+        "<results>/manifests/sources/{source}.json",
     log:
-        "logs/manifests/sources/{source}.log",
+        "<logs>/manifests/sources/{source}.log",
     wildcard_constraints:
         source=r"orl|zip-[A-Za-z0-9_.-]+",
     priority: HEADLINE_PRIORITY  # the demo's headline chain: rules/demo.smk

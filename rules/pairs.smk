@@ -3,20 +3,20 @@
 
 checkpoint pairs_file:
     input:
-        unpack(pairs_file_inputs),
+        unpack(lambda wildcards: PLAN.pairs_file_inputs(wildcards.model)),
     output:
-        "results/pairs/{model}/pairs.yaml",
+        "<results>/pairs/{model}/pairs.yaml",
     log:
-        "logs/pairs/{model}/pairs_file.log",
+        "<logs>/pairs/{model}/pairs_file.log",
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
     resources:
         gpu=1,
     params:
-        auto=lambda wc: PAIRS[wc.model]["auto"],
-        sampling=pairs_sampling,
-        which=pairs_which,
+        auto=lambda wildcards: PLAN.pairs_study(wildcards.model)["auto"],
+        sampling=lambda wildcards: PLAN.pairs_sampling(wildcards.model),
+        which=lambda wildcards: PLAN.pairs_which(wildcards.model),
         device=config["device"],
     script:
         "../scripts/pairs_file.py"
@@ -24,26 +24,27 @@ checkpoint pairs_file:
 
 rule pairs_study:
     input:
-        network=pairs_generator_network,
-        weights=inception_weights_path(),
-        pairs="results/pairs/{model}/pairs.yaml",
+        network=lambda wildcards: PLAN.pairs_generator_network(wildcards.model),
+        weights=PLAN.weights_path(),
+        pairs="<results>/pairs/{model}/pairs.yaml",
     output:
-        study="results/pairs/{model}/study.npz",
-        selection="results/pairs/{model}/selection.csv",
-        generated="results/pairs/{model}/generated_stats.npz",
+        study="<results>/pairs/{model}/study.npz",
+        selection="<results>/pairs/{model}/selection.csv",
+        generated="<results>/pairs/{model}/generated_stats.npz",
     log:
-        "logs/pairs/{model}/study.log",
+        "<logs>/pairs/{model}/study.log",
     benchmark:
-        "results/benchmarks/pairs/{model}_study.tsv"
+        "<benchmarks>/pairs/{model}_study.tsv"
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
     resources:
         gpu=1,
     params:
-        settings=pairs_study_settings,
-        face_detector=lambda wc: PAIRS[wc.model]["face_detector"],
-        which=pairs_which,
+        detector=PLAN.detector_params(),
+        settings=lambda wildcards: PLAN.pairs_study_settings(wildcards.model),
+        face_detector=lambda wildcards: PLAN.pairs_study(wildcards.model)["face_detector"],
+        which=lambda wildcards: PLAN.pairs_which(wildcards.model),
         device=config["device"],
     script:
         "../scripts/pairs_study.py"
@@ -51,12 +52,12 @@ rule pairs_study:
 
 rule pairs_fids:
     input:
-        study="results/pairs/{model}/study.npz",
-        reference=pairs_reference_stats,
+        study="<results>/pairs/{model}/study.npz",
+        reference=lambda wildcards: PLAN.pairs_reference_stats(wildcards.model),
     output:
-        "results/pairs/{model}/table2_row.json",
+        "<results>/pairs/{model}/table2_row.json",
     log:
-        "logs/pairs/{model}/fids.log",
+        "<logs>/pairs/{model}/fids.log",
     conda:
         "../envs/data.yaml"
     threads: config["threads"]
@@ -68,61 +69,61 @@ rule pairs_fids:
 
 rule pairs_table:
     input:
-        expand("results/pairs/{model}/table2_row.json", model=list(PAIRS)),
+        expand("<results>/pairs/{model}/table2_row.json", model=list(PLAN.pairs)),
     output:
         csv=report(
-            "results/tables/pairs_table2.csv",
+            "<results>/tables/pairs_table2.csv",
             caption="../report/pairs_table.rst",
             category="4. Pairs study",
             subcategory="Table 2",
             labels={"result": "Table 2", "format": "CSV"},
         ),
         markdown=report(
-            "results/tables/pairs_table2.md",
+            "<results>/tables/pairs_table2.md",
             caption="../report/pairs_table.rst",
             category="4. Pairs study",
             subcategory="Table 2",
             labels={"result": "Table 2", "format": "Markdown"},
         ),
     log:
-        "logs/tables/pairs_table2.log",
+        "<logs>/tables/pairs_table2.log",
     conda:
         "../envs/data.yaml"
     params:
-        models=list(PAIRS),
-        published=pairs_published(),
+        **PLAN.pairs_table_params(),
     script:
         "../scripts/pairs_table.py"
 
 
 rule pair_map:
     input:
-        network=pairs_generator_network,
-        weights=inception_weights_path(),
-        pairs="results/pairs/{model}/pairs.yaml",
-        generated="results/pairs/{model}/generated_stats.npz",
-        reference=pairs_reference_stats,
+        network=lambda wildcards: PLAN.pairs_generator_network(wildcards.model),
+        weights=PLAN.weights_path(),
+        pairs="<results>/pairs/{model}/pairs.yaml",
+        generated="<results>/pairs/{model}/generated_stats.npz",
+        reference=lambda wildcards: PLAN.pairs_reference_stats(wildcards.model),
     output:
         figure=report(
-            "results/pairs/{model}/pair_{bad}_{good}.png",
+            "<results>/pairs/{model}/pair_{bad}_{good}.png",
             caption="../report/pair_map.rst",
             category="4. Pairs study",
             subcategory="Pair maps: {model}",
             labels={"model": "{model}", "bad": "{bad}", "good": "{good}"},
         ),
-        numbers="results/pairs/{model}/pair_{bad}_{good}.json",
-        maps="results/pairs/{model}/pair_{bad}_{good}.npz",
+        numbers="<results>/pairs/{model}/pair_{bad}_{good}.json",
+        maps="<results>/pairs/{model}/pair_{bad}_{good}.npz",
     log:
-        "logs/pairs/{model}/pair_{bad}_{good}.log",
+        "<logs>/pairs/{model}/pair_{bad}_{good}.log",
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
     resources:
         gpu=1,
     params:
-        sampling=pairs_sampling,
-        which=pairs_which,
-        device=config["device"],
+        sampling=lambda wildcards: PLAN.pair_map_params(wildcards.model)["sampling"],
+        which=lambda wildcards: PLAN.pair_map_params(wildcards.model)["which"],
+        device=lambda wildcards: PLAN.pair_map_params(wildcards.model)["device"],
+        detector=lambda wildcards: PLAN.pair_map_params(wildcards.model)["detector"],
     script:
         "../scripts/pair_map.py"
 
@@ -131,10 +132,10 @@ rule pairs_maps:
     input:
         pair_map_files,
     output:
-        markdown="results/pairs/{model}/maps.md",
-        csv="results/pairs/{model}/maps.csv",
+        markdown="<results>/pairs/{model}/maps.md",
+        csv="<results>/pairs/{model}/maps.csv",
     log:
-        "logs/pairs/{model}/maps.log",
+        "<logs>/pairs/{model}/maps.log",
     conda:
         "../envs/data.yaml"
     script:
@@ -149,11 +150,11 @@ rule place_pairs:
     output:
         "resources/pairs/{model}.yaml",
     log:
-        "logs/pairs/{model}/place_pairs.log",
+        "<logs>/pairs/{model}/place_pairs.log",
     conda:
         "../envs/data.yaml"
     params:
-        network=pairs_generator_network,
+        network=lambda wildcards: PLAN.pairs_generator_network(wildcards.model),
     message:
         "Cannot make {output}: pairs are chosen by people (fidlens probe); see the log for how."
     script:

@@ -3,35 +3,35 @@
 
 rule resample:
     input:
-        unpack(resampling_inputs),
+        unpack(lambda wildcards: PLAN.resampling_job(wildcards.run, wildcards.mode).inputs),
     output:
         log=report(
-            "results/resampling/{run}/{mode}/log.csv",
+            "<results>/resampling/{run}/{mode}/log.csv",
             caption="../report/resampling_log.rst",
             category="3. Resampling",
             subcategory="{run}",
             labels={"run": "{run}", "mode": "{mode}"},
         ),
-        summary="results/resampling/{run}/{mode}/summary.json",
+        summary="<results>/resampling/{run}/{mode}/summary.json",
     log:
-        "logs/resampling/{run}/{mode}.log",
+        "<logs>/resampling/{run}/{mode}.log",
     benchmark:
-        "results/benchmarks/resampling/{run}_{mode}.tsv"
+        "<benchmarks>/resampling/{run}_{mode}.tsv"
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
     resources:
         gpu=1,
     params:
-        real_images=lambda wc: resampling_params(wc)["real_images"],
-        pool_images=lambda wc: resampling_params(wc)["pool_images"],
-        pool_labels=lambda wc: resampling_params(wc)["pool_labels"],
-        generator=lambda wc: resampling_params(wc)["generator"],
-        settings=lambda wc: resampling_params(wc)["settings"],
-        clip_weights=lambda wc: resampling_params(wc)["clip_weights"],
-        mode=lambda wc: wc.mode,
-        detector=Path(inception_weights_path()).name,
-        outdir=lambda wc: f"results/resampling/{wc.run}/{wc.mode}",
-        device=config["device"],
+        real_images=resampling_param("real_images"),
+        pool_images=resampling_param("pool_images"),
+        pool_labels=resampling_param("pool_labels"),
+        generator=resampling_param("generator"),
+        settings=resampling_param("settings"),
+        clip_weights=resampling_param("clip_weights"),
+        mode=resampling_param("mode"),
+        detector=resampling_param("detector"),  # the weights' file name: the features come from files
+        outdir=resampling_param("outdir"),
+        device=resampling_param("device"),
     script:
         "../scripts/resample.py"

@@ -3,28 +3,26 @@
 
 rule fid_table_demo:
     input:
-        ref_stats="results/stats/reference.npz",
-        ref_features="results/features/reference.npz",
-        stats=expand("results/stats/{dataset}.npz", dataset=demo_comparison_sets()),
-        features=expand("results/features/{dataset}.npz", dataset=demo_comparison_sets()),
+        ref_stats=PLAN.stats_path("reference"),
+        ref_features=PLAN.features_path("reference"),
+        stats=[PLAN.stats_path(name) for name in PLAN.demo_comparison_sets()],
+        features=[PLAN.features_path(name) for name in PLAN.demo_comparison_sets()],
     output:
         report(
-            "results/tables/fid_demo.csv",
+            "<results>/tables/fid_demo.csv",
             caption="../report/fid_table.rst",
             category="1. Demo: FID vs distortion",
             labels={"result": "FID and KID table"},
         ),
     log:
-        "logs/tables/fid_demo.log",
+        "<logs>/tables/fid_demo.log",
     benchmark:
-        "results/benchmarks/tables/fid_demo.tsv"
+        "<benchmarks>/tables/fid_demo.tsv"
     priority: HEADLINE_PRIORITY
     conda:
         "../envs/data.yaml"
     threads: config["threads"]
     params:
-        names=demo_comparison_sets(),
-        distortions=DEMO["distortions"],
-        kid=config["kid"],
+        **PLAN.fid_table_params(),
     script:
         "../scripts/fid_table.py"

@@ -18,10 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+
+from fidlens.workflow.targets import Plan, demo_plan  # noqa: E402  (after the path line above)
 
 HEATMAP_CODE = ["src/fidlens/studies/heatmap.py", "src/fidlens/studies/heatmap_figures.py"]
 RESAMPLING_CODE = ["src/fidlens/studies/resampling/figures.py", "scripts/resample.py"]
@@ -31,17 +31,19 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def plan(config: dict) -> dict[str, dict]:
+def real_face_figure(demo: Plan) -> str:
+    return f"{demo.results}/docs/heatmap_real_face.png"
+
+
+def plan(demo: Plan) -> dict[str, dict]:
     """docs image → the result it is copied from and the source files that draw it."""
-    study = config["heatmaps"]["demo"]
-    first, rows, cols = study["grids"][0]
-    run = "results/resampling/demo/pre_logits"
+    run = demo.resampling_folder("demo", "pre_logits")
     return {
-        "fid_vs_distortion.png": {"source": "results/figures/fid_vs_distortion.png",
+        "fid_vs_distortion.png": {"source": demo.demo_figure(),
                                   "code": ["src/fidlens/studies/demo.py", "scripts/plot_fid_vs_distortion.py"]},
-        "heatmap_grid_demo.png": {"source": f"results/heatmaps/demo/grid_{first}_{rows}x{cols}.png",
+        "heatmap_grid_demo.png": {"source": demo.heatmap_grid_path("demo", *demo.heatmap("demo")["grids"][0]),
                                   "code": [*HEATMAP_CODE, "scripts/heatmaps.py"]},
-        "heatmap_real_face.png": {"source": "results/docs/heatmap_real_face.png",
+        "heatmap_real_face.png": {"source": real_face_figure(demo),
                                   "code": [*HEATMAP_CODE, "scripts/docs_figures.py"]},
         "pair_map_demo.png": {"source": None,  # the first pair of the pairs file, known after the run
                               "code": [*HEATMAP_CODE, "src/fidlens/studies/pairs/maps.py", "scripts/pair_map.py"]},
@@ -54,18 +56,18 @@ def plan(config: dict) -> dict[str, dict]:
     }
 
 
-def older_than_code(config: dict) -> list[str]:
+def older_than_code(demo: Plan) -> list[str]:
     """Workflow targets whose picture predates its drawing code.
 
     Snakemake reruns a job when its script changes, not when a library module it imports does.
     """
     stale = []
-    for name, item in plan(config).items():
+    for name, item in plan(demo).items():
         if name == "heatmap_real_face.png":
             continue  # drawn by this script every time
-        if item["source"] is None and not (REPO / "results/pairs/demo/pairs.yaml").is_file():
+        if item["source"] is None and not (REPO / demo.pairs_folder("demo") / "pairs.yaml").is_file():
             continue
-        source = REPO / (item["source"] or first_pair_figure())
+        source = REPO / (item["source"] or first_pair_figure(demo))
         newest_code = max((REPO / path).stat().st_mtime for path in item["code"])
         if source.is_file() and source.stat().st_mtime < newest_code:
             stale.append(item.get("target") or str(source.relative_to(REPO)))
@@ -79,46 +81,42 @@ def run_workflow(cores: str, targets: list[str], force: bool = False) -> None:
         sys.exit("docs-figures: the workflow run failed (see above); docs/ left as it was")
 
 
-def workflow_targets(config: dict) -> list[str]:
-    study = config["heatmaps"]["demo"]
-    first, rows, cols = study["grids"][0]
-    return ["results/figures/fid_vs_distortion.png", f"results/heatmaps/demo/grid_{first}_{rows}x{cols}.png",
-            "results/pairs/demo/maps.md", "results/resampling/demo/pre_logits/log.csv",
-            f"results/generated/demo/stats_n{study['num_generated']}_z{study['latent_seed']}.npz",
-            f"results/stats/{study['reference']}.npz", "results/data/comparison"]
+def workflow_targets(demo: Plan) -> list[str]:
+    return [demo.demo_figure(), demo.heatmap_grid_path("demo", *demo.heatmap("demo")["grids"][0]),
+            f"{demo.pairs_folder('demo')}/maps.md", f"{demo.resampling_folder('demo', 'pre_logits')}/log.csv",
+            demo.heatmap_generated_stats("demo"), demo.heatmap_reference_stats("demo"),
+            demo.image_set_path("comparison")]
 
 
-def draw_real_face(config: dict, out: Path) -> None:
+def draw_real_face(demo: Plan, out: Path) -> None:
     """The comparison set's first face explained against the demo generator (absolute weighting)."""
+    from fidlens.detectors.inception_weights import load_inception
+    from fidlens.metrics.stats import Statistics
     from fidlens.studies.heatmap import (
         FidSensitivity,
         describe_setup,
         explain_source_images,
-        save_heatmap_figure,
     )
-    from fidlens.studies.heatmap_figures import write_heatmap_raw
-    from fidlens.detectors.inception_weights import load_inception
-    from fidlens.metrics.stats import Statistics
+    from fidlens.studies.heatmap_figures import save_heatmap_figure, write_heatmap_raw
 
-    study = config["heatmaps"]["demo"]
-    reference = Statistics.load(REPO / f"results/stats/{study['reference']}.npz")
-    generated = Statistics.load(REPO / f"results/generated/demo/stats_n{study['num_generated']}_z{study['latent_seed']}.npz")
-    detector = load_inception(REPO / "resources/weights/default_1.pt", device="cpu")
+    reference = Statistics.load(REPO / demo.heatmap_reference_stats("demo"))
+    generated = Statistics.load(REPO / demo.heatmap_generated_stats("demo"))
+    detector = load_inception(REPO / demo.weights_path(), device="cpu")  # $FIDLENS_HOME/weights, as the workflow
     sensitivity = FidSensitivity(detector, reference, generated, weighting="absolute")
-    images = REPO / "results/data/comparison"
-    (explanation,) = explain_source_images(sensitivity, images, [0], progress=False)
-    save_heatmap_figure(explanation, out, title="a real face (results/data/comparison, image 0) vs the demo generator",
+    comparison = demo.image_set_path("comparison")
+    (explanation,) = explain_source_images(sensitivity, REPO / comparison, [0], progress=False)
+    save_heatmap_figure(explanation, out, title=f"a real face ({comparison}, image 0) vs the demo generator",
                         subtitle=describe_setup(sensitivity, reference, generated))
-    write_heatmap_raw(explanation, out.with_suffix(""), label="results/data/comparison image 0",
+    write_heatmap_raw(explanation, out.with_suffix(""), label=f"{comparison} image 0",
                       setup={"weighting": "absolute", "reference_images": reference.num_images,
                              "generated_images": generated.num_images})
 
 
-def first_pair_figure() -> str:
+def first_pair_figure(demo: Plan) -> str:
     from fidlens.studies.pairs.spec import load_pairs
 
-    pairs = load_pairs(REPO / "results/pairs/demo/pairs.yaml")
-    return f"results/pairs/demo/{pairs.pairs[0].stem}.png"
+    pairs = load_pairs(REPO / demo.pairs_folder("demo") / "pairs.yaml")
+    return demo.pair_map_files("demo", [pairs.pairs[0].stem])[0]
 
 
 def main() -> None:
@@ -126,10 +124,10 @@ def main() -> None:
     parser.add_argument("--cores", default="all")
     parser.add_argument("--no-run", action="store_true", help="use the results already there")
     args = parser.parse_args()
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    demo = demo_plan()  # what `snakemake` without --configfile runs: config/demo.yaml
     if not args.no_run:
-        run_workflow(str(args.cores), workflow_targets(config))
-        stale = older_than_code(config)
+        run_workflow(str(args.cores), workflow_targets(demo))
+        stale = older_than_code(demo)
         if stale:
             print(f"redrawing (older than their drawing code): {', '.join(stale)}")
             for target in stale:
@@ -137,12 +135,12 @@ def main() -> None:
                     for checkpoint in (REPO / target).parent.glob("checkpoint.*"):
                         checkpoint.unlink()
             run_workflow(str(args.cores), stale, force=True)
-    draw_real_face(config, REPO / "results/docs/heatmap_real_face.png")
+    draw_real_face(demo, REPO / real_face_figure(demo))
     from fidlens.core.rawdata import write_json
 
     record = {}
-    for name, item in plan(config).items():
-        source = item["source"] or first_pair_figure()
+    for name, item in plan(demo).items():
+        source = item["source"] or first_pair_figure(demo)
         target = REPO / "docs" / name
         shutil.copyfile(REPO / source, target)
         record[name] = {"source": source, "sha256": sha256(target),

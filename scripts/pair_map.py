@@ -1,57 +1,32 @@
 """One pair's attention maps (absolute weighting) and the FID change of swapping bad for good.
 
-Writes the figure, its numbers (strict JSON) and both raw 8×8 maps with their shared scale (.npz).
+Writes the figure, its numbers (strict JSON) and both raw 8×8 maps with their shared scale (.npz):
+`fidlens.studies.pairs.map_run.render_pair_map`.
 """
 
-from pathlib import Path
-
-from fidlens.core.errors import FidlensError
+from fidlens.detectors.base import DetectorSpec, spec_for_job
 from fidlens.detectors.features import pick_device
+from fidlens.detectors.registry import load_detector
 from fidlens.generators.load import load_generator
-from fidlens.studies.heatmap import FidSensitivity, describe_setup
-from fidlens.detectors.inception_weights import load_inception
-from fidlens.studies.pairs.maps import (
-    explain_pair,
-    pair_numbers,
-    save_pair_figure,
-    swap_change,
-    write_pair_maps,
-)
-from fidlens.studies.pairs.spec import load_pairs
-from fidlens.workflow.provenance import record_job_provenance
-from fidlens.core.rawdata import strict_json, write_json
+from fidlens.generators.sampling import Sampling
 from fidlens.metrics.stats import Statistics
-from fidlens.workflow.jobs import logged
+from fidlens.studies.pairs.map_run import pair_named, render_pair_map
+from fidlens.studies.pairs.spec import load_pairs
+from fidlens.workflow.jobs import job
 
 
-def main(network: str, weights: str, pairs: str, generated_stats: str, reference: str, figure: str, numbers: str,
-         maps: str, stem: str, sampling: dict, which: str, device: str, log: str, threads: int) -> None:
-    with logged(log, threads):
-        chosen = load_pairs(pairs)
-        pair = next((p for p in chosen.pairs if p.stem == stem), None)
-        if pair is None:
-            raise FidlensError(f"{pairs} has no pair named {stem}")
-        detector = load_inception(weights, device=pick_device(device, log=print))
-        generated = Statistics.load(generated_stats)
-        ref = Statistics.load(reference)
-        sensitivity = FidSensitivity(detector, ref, generated, weighting="absolute")
-        G = load_generator(network, which=which).to(sensitivity.device)
-        bad, good = explain_pair(sensitivity, G, pair, chosen.probe_step, **sampling)
-        save_pair_figure(bad, good, pair, figure, title=f"{G.label} · pair {pair.bad} / {pair.good}",
-                         subtitle=describe_setup(sensitivity, ref, generated))
-        result = {"bad": str(pair.bad), "good": str(pair.good), "note": pair.note,
-                  "fid_with_bad": bad.fid_with_image, "fid_with_good": good.fid_with_image,
-                  "swap_change": swap_change(bad, good), "generated_images": generated.num_images,
-                  "weighting": "absolute", **pair_numbers(bad, good), "maps_file": Path(maps).name}
-        write_pair_maps(bad, good, maps)
-        print(strict_json(result), end="")
-        write_json(numbers, result)
+def main(network: str, detector_spec: DetectorSpec, pairs: str, generated_stats: str, reference: str, figure: str,
+         numbers: str, maps: str, stem: str, sampling: dict, which: str, device: str) -> None:
+    chosen = load_pairs(pairs)
+    pair = pair_named(chosen, stem, pairs)
+    detector = load_detector(detector_spec, device=pick_device(device, log=print))
+    render_pair_map(detector, Statistics.load(reference), Statistics.load(generated_stats),
+                    load_generator(network, which=which), chosen, pair, figure=figure, numbers=numbers, maps=maps,
+                    sampling=Sampling.from_mapping(sampling))
 
 
 if __name__ == "__main__":
-    wc = snakemake.wildcards
-    main(snakemake.input.network, snakemake.input.weights, snakemake.input.pairs, snakemake.input.generated,
-         snakemake.input.reference, snakemake.output.figure, snakemake.output.numbers, snakemake.output.maps,
-         f"pair_{wc.bad}_{wc.good}", snakemake.params.sampling, snakemake.params.which, snakemake.params.device,
-         snakemake.log[0], snakemake.threads)
-    record_job_provenance(snakemake)
+    i, o, p, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
+    with job(snakemake):
+        main(i.network, spec_for_job(snakemake), i.pairs, i.generated, i.reference, o.figure, o.numbers, o.maps,
+             f"pair_{wc.bad}_{wc.good}", p.sampling, p.which, p.device)

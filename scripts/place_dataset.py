@@ -1,17 +1,15 @@
 """A dataset ZIP the workflow cannot download: stop with where to get the images and how to build it."""
 
-from pathlib import Path
-
 from fidlens.assets.registry import dataset_instructions
 from fidlens.core.errors import AssetError
+from fidlens.workflow.jobs import job
 
 
-def main(dest: str, log: str) -> None:
-    message = dataset_instructions(dest)
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    Path(log).write_text(message + "\n")
-    raise AssetError(message)
+def main(dest: str) -> None:
+    """Fail with the instructions (the job context writes them to the rule's log as its error line)."""
+    raise AssetError(dataset_instructions(dest))
 
 
 if __name__ == "__main__":
-    main(snakemake.output[0], snakemake.log[0])
+    with job(snakemake):
+        main(snakemake.output[0])

@@ -98,5 +98,6 @@ def check_bad_input(case: BadInput, tmp: Path) -> CliResult:
 
 
 def table(cases: list[BadInput]):
-    """pytest.mark.parametrize over a list of cases, with their ids."""
-    return pytest.mark.parametrize("case", cases, ids=[c.id for c in cases])
+    """pytest.mark.parametrize over a list of cases, with their ids; a case run with the real weights is slow."""
+    return pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=[pytest.mark.slow] if c.extra.get("weights") else [])
+                                            for c in cases])

@@ -8,6 +8,7 @@ import functools
 import hashlib
 import http.server
 import json
+import os
 import re
 import socket
 import subprocess
@@ -31,7 +32,7 @@ from fidlens.assets.registry import (
     record_path,
     target_regex,
 )
-from fidlens.assets.store import UrlAsset, download_url
+from fidlens.assets.store import UrlAsset, cache_dir, download_url
 from fidlens.core.errors import AssetError, FidlensError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -210,7 +211,8 @@ def test_trust_on_first_download_records_then_verifies(server, tmp_path):
     assert not dest.exists() and not dest.with_name("weights.bin.part").exists()
 
 
-def test_asset_status_missing_present_recorded_verified_mismatch(tmp_path):
+def test_asset_status_missing_present_recorded_verified_mismatch(tmp_path, monkeypatch):
+    monkeypatch.setenv("FIDLENS_HOME", str(tmp_path / "home"))  # weights live there, not under the root
     asset = asset_by_name("stylegan2-ada-ffhq")
     path = tmp_path / asset.target
     assert asset_status(asset, tmp_path).state == "missing"
@@ -237,9 +239,11 @@ def test_registry_is_consistent():
     assert len(set(names)) == len(names) and len(set(targets)) == len(targets)
     for asset in ASSETS:
         assert asset.kind in ("weights", "network", "dataset") and asset.method in ("url", "wheel", "manual")
-        assert asset.target.startswith("resources/") and asset.target.endswith("/" + asset.filename)
+        folder = f"{cache_dir().as_posix()}/weights/" if asset.kind == "weights" else "resources/"  # CLI's and workflow's
+        assert asset.target.startswith(folder) and asset.target.endswith("/" + asset.filename)
         assert asset.description and asset.licence and asset.checksum_source
-        assert asset_for_target(asset.target) is asset and asset_for_target("./" + asset.target) is asset
+        assert asset_for_target(asset.target) is asset
+        assert asset.kind == "weights" or asset_for_target("./" + asset.target) is asset
         if asset.sha256 is not None:
             assert re.fullmatch(r"[0-9a-f]{8,64}", asset.sha256), asset.name
         if asset.method == "url":
@@ -274,8 +278,10 @@ def test_dataset_placeholder_says_where_and_how(tmp_path):
     finally:
         sys.path.pop(0)
     log = tmp_path / "logs" / "place.log"
-    with pytest.raises(AssetError, match="must be placed by hand"):
-        place_dataset("resources/datasets/ffhq-1024x1024.zip", str(log))
+    from fidlens.workflow.jobs import logged
+
+    with pytest.raises(AssetError, match="must be placed by hand"), logged(str(log)):  # the job context's log
+        place_dataset("resources/datasets/ffhq-1024x1024.zip")
     assert "ffhq-1024x1024.zip" in log.read_text()
     with pytest.raises(AssetError, match="must be placed by hand"):
         fetch_asset("metfaces-1024", tmp_path / "m.zip")
@@ -291,6 +297,7 @@ def _run_assets_cli(*argv: str) -> None:
 
 
 def test_assets_cli_lists_verifies_and_fetches(server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FIDLENS_HOME", str(tmp_path / "home"))
     _run_assets_cli("--root", str(tmp_path))
     table = capsys.readouterr().out
     for asset in ASSETS:
@@ -319,18 +326,21 @@ def test_assets_cli_lists_verifies_and_fetches(server, tmp_path, capsys, monkeyp
     assert (tmp_path / local.target).read_bytes() == PAYLOAD and "recorded in" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_dry_run_plans_downloads_with_url_and_target(tmp_path):
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["demo"]["orl_dir"] = str(ORL)
     config["generators"]["sg2ada-ffhq"] = {"network": "resources/networks/ffhq.pkl"}
-    path = tmp_path / "config.yaml"
+    path = tmp_path / "demo.yaml"
     path.write_text(yaml.safe_dump(config))
+    home = tmp_path / "home"  # $FIDLENS_HOME: weights go to its weights/ folder
+    clip_target = f"{home}/weights/ViT-B-32.pt"
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--cores", "1",
          "--configfile", str(path), "--directory", str(tmp_path),
-         "results/generated/sg2ada-ffhq/stats_n10_z0.npz", "resources/weights/ViT-B-32.pt",
+         "results/demo/generated/sg2ada-ffhq/stats_n10_z0.npz", clip_target,
          "resources/datasets/ffhq-256x256.zip"],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=300, env={**os.environ, "FIDLENS_HOME": str(home)})
     text = result.stdout + result.stderr
     assert result.returncode == 0, text
     stats = text.split("Job stats:")[1]
@@ -340,7 +350,7 @@ def test_dry_run_plans_downloads_with_url_and_target(tmp_path):
     assert f"Downloading {ffhq.url} → resources/networks/ffhq.pkl (" in text
     assert "trusted on first download, recorded in resources/networks/ffhq.pkl.sha256.json" in text
     clip = asset_by_name("clip-vit-b32")
-    assert f"Downloading {clip.url} → resources/weights/ViT-B-32.pt (sha256 {clip.sha256} pinned" in text
+    assert f"Downloading {clip.url} → {clip_target} (sha256 {clip.sha256} pinned" in text
     assert "Cannot download resources/datasets/ffhq-256x256.zip: place it by hand." in text
     assert "fidlens make-zip IMAGES_DIR resources/datasets/ffhq-256x256.zip" in text
-    assert not (tmp_path / "resources").exists()  # a dry run downloads nothing
+    assert not (tmp_path / "resources").exists() and not home.exists()  # a dry run downloads nothing

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bad_input_harness import BadInput, check_bad_input, run_cli, table
+from file_writers import write_ranking_csv
 
-from fidlens.metrics.attribution import FidAttribution, attribute, ranks_from_delta, write_ranking_csv
+from fidlens.metrics.attribution import FidAttribution, attribute, ranks_from_delta
 from fidlens.core.errors import StatisticsError
 from fidlens.metrics.frechet import frechet_distance, mean_and_covariance
 from fidlens.metrics.rank1_trace import trace_sqrt_rank1_delta

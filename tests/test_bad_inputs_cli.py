@@ -332,6 +332,7 @@ def test_fidlens_debug_shows_the_traceback(tmp_path, monkeypatch):
     assert result.code == -1 and "Traceback" in result.stderr and "RuntimeError: boom" in result.stderr
 
 
+@pytest.mark.slow
 def test_warnings_print_as_one_line_and_only_during_the_command(tmp_path):
     """In a real process (pytest records warnings itself): `warning: ...` lines, no source lines."""
     script = (

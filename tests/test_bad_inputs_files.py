@@ -187,6 +187,7 @@ WEIGHT_CASES = [
 ]
 
 
+@pytest.mark.slow
 @table(WEIGHT_CASES)
 def test_bad_weight_files(case, tmp_path, monkeypatch, default_weights):
     monkeypatch.setenv("FIDLENS_HOME", str(tmp_path / "home"))
@@ -420,6 +421,7 @@ def test_stamp_spares_rehashing_until_the_file_changes(tmp_path, monkeypatch):
     assert assets.stamped_sha256(path) == second and len(calls) == 3  # a damaged stamp is just ignored
 
 
+@pytest.mark.slow
 def test_default_weights_are_hashed_once_then_verified_from_the_stamp(tmp_path, monkeypatch, default_weights):
     monkeypatch.setenv("FIDLENS_HOME", str(tmp_path / "home"))
     weights = copy_default_weights(default_weights, tmp_path / "home")
@@ -433,6 +435,7 @@ def test_default_weights_are_hashed_once_then_verified_from_the_stamp(tmp_path, 
     assert len(calls) == 2
 
 
+@pytest.mark.slow
 def test_custom_weights_record_their_sha256_in_the_statistics(tmp_path, default_weights):
     custom = scaled_copy(default_weights, tmp_path / "my_inception.pt")  # the user's own: fine under their name
     result = run_cli(_stats_argv(tmp_path, custom))

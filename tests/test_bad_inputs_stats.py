@@ -219,8 +219,8 @@ def _kid_good(tmp: Path) -> None:
     result = run_cli(["kid", a, b, "--subsets", "1", "--subset-size", "30"])
     assert result.code == 0, result.stderr
     got = float(result.stdout.split("KID: ")[1].split()[0])
-    x = np.load(a)["pool3"].astype(np.float64)
-    y = np.load(b)["pool3"].astype(np.float64)
+    x = np.load(a)["features"].astype(np.float64)
+    y = np.load(b)["features"].astype(np.float64)
     k = lambda p, q: (p @ q.T / D + 1.0) ** 3
     m = len(x)
     off = ~np.eye(m, dtype=bool)
@@ -245,7 +245,7 @@ def _stats_from_features_good(tmp: Path) -> None:
     result = run_cli(["stats", feats, "-o", tmp / "s.npz"])
     assert result.code == 0, result.stderr
     write_stats(tmp / "a.npz")
-    x = np.load(feats)["pool3"].astype(np.float64)
+    x = np.load(feats)["features"].astype(np.float64)
     loaded = Statistics.load(tmp / "s.npz")
     np.testing.assert_allclose(loaded.sigma, np.cov(x, rowvar=False), rtol=1e-12, atol=1e-12)
     fid = run_cli(["fid", tmp / "s.npz", tmp / "a.npz"])
@@ -344,7 +344,7 @@ CASES = [
     BadInput("kid-on-statistics-file", lambda t: _kid_args(t, write_stats),
              r"fx\.npz is a statistics file \(mu/sigma only\), not per-image features", good=_kid_good),
     BadInput("kid-file-without-features", lambda t: _kid_args(t, lambda p: write_raw(p, labels=np.array(["x"]))),
-             r"fx\.npz has no feature array \(looked for pool3, features", good=_kid_good),
+             r"fx\.npz has no feature array \(looked for features, pool3", good=_kid_good),
     BadInput("kid-features-nan", lambda t: _kid_args(t, lambda p: write_raw(p, features=np.full((30, D), np.nan))),
              r"fx\.npz: features contain NaN", good=_kid_good),
     BadInput("kid-features-one-sample", lambda t: _kid_args(t, lambda p: write_raw(p, features=np.ones((1, D)))),
@@ -382,6 +382,7 @@ def test_table_is_large_and_distinct() -> None:
 # ----------------------------------------------------------------------------- files that are accepted
 
 
+@pytest.mark.slow
 def test_pytorch_fid_file_is_usable_with_a_one_line_note(tmp_path: Path) -> None:
     """In a real process: exit 0, the FID, and exactly one stderr line naming the file without metadata."""
     a = write_stats(tmp_path / "a.npz")

@@ -221,6 +221,7 @@ def test_kid_subset_as_large_as_both_sets_is_warned_about_in_one_line(tmp_path):
     assert "\n" not in message and result.stderr.strip() == ""  # no note: the size was the user's
 
 
+@pytest.mark.slow
 def test_kid_warning_is_one_stderr_line_in_a_real_process(tmp_path):
     import subprocess
     import sys
@@ -246,8 +247,8 @@ def test_kid_default_changes_only_the_cli_not_the_demo_table():
     """The demo's KID column asks for its subsets explicitly; the library defaults stay 100 x 1000."""
     from fidlens.extraction.pipeline import kid_between
 
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    assert config["kid"]["num_subsets"] == 100 and config["kid"]["max_subset_size"] == 100
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    assert config["kid"]["num_subsets"] == 100 and config["kid"]["max_subset_size"] == 50  # 100 faces per set
     assert inspect.signature(kernel_inception_distance).parameters["max_subset_size"].default == 1000
     assert inspect.signature(kid_between).parameters["max_subset_size"].default == 1000
     assert "**kid" in inspect.getsource(__import__("fidlens.studies.demo", fromlist=["_"]))
@@ -295,6 +296,7 @@ def test_make_zip_image_limits(case, tmp_path):
     check_bad_input(case, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag, value, expect", [
     ("--max-image-pixels", "255", r"^error: image 0\.png in .*imgs is 16x16 = .*above the limit"),
 ])
@@ -327,6 +329,7 @@ def help_text(*command: str) -> str:
     return " ".join(result.stdout.split())
 
 
+@pytest.mark.slow
 def test_generate_help_and_the_demo_generator_agree_on_greyscale(tmp_path):
     from fidlens.generators.ppca import fit_ppca
 

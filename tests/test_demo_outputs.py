@@ -1,7 +1,8 @@
 """A demo run's outputs equal the numbers the README quotes (docs/demo_numbers.json).
 
-Run after `make demo` with `make check-demo` (CI does both). Without FIDLENS_DEMO_RESULTS the
-test is skipped: a plain `make test` does not run the 68-job demo.
+Run after `make demo` with `make check-demo` (CI does both), which points FIDLENS_DEMO_RESULTS at
+the demo's results folder (`results/demo`, the run of config/demo.yaml). Without it the test is
+skipped: a plain `make test` does not run the demo.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ def non_faces() -> list[np.ndarray]:
     return noise + black + grey
 
 
+@pytest.mark.slow
 def test_real_orl_faces_are_found_at_a_high_rate(detector, orl_faces):
     flags = face_flags(detector.scores(orl_faces, progress=False))
     assert len(flags) == 100

@@ -6,13 +6,13 @@ import warnings
 
 import numpy as np
 import pytest
+from file_writers import plot_inverse_n
 
 from fidlens.core.errors import StatisticsError
 from fidlens.metrics.fid_infinity import (
     check_sizes,
     fid_infinity,
     fit_inverse_n,
-    plot_inverse_n,
     size_grid,
     subset_indices,
 )

@@ -76,6 +76,7 @@ def test_csv_and_npz_writers_keep_full_precision(tmp_path):
 
 # -- heatmaps ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_fid_without_the_image_is_the_generated_sets_fid(random_inception, stats, explained):
     reference, generated = stats
     direct = frechet_distance(reference.mu, reference.sigma, generated.mu, generated.sigma)
@@ -85,6 +86,7 @@ def test_fid_without_the_image_is_the_generated_sets_fid(random_inception, stats
         assert ex.gradient_norm == pytest.approx(float(np.linalg.norm(ex.feature_gradient)))
 
 
+@pytest.mark.slow
 def test_single_heatmap_writes_its_raw_map_and_strict_numbers(tmp_path, explained):
     from fidlens.studies.heatmap_figures import write_heatmap_raw
 
@@ -107,6 +109,7 @@ def test_single_heatmap_writes_its_raw_map_and_strict_numbers(tmp_path, explaine
             assert [t["class"] for t in numbers["top_classes"]] == [i for i, _ in ex.top_classes]
 
 
+@pytest.mark.slow
 def test_grid_csv_says_which_seed_is_in_which_tile(tmp_path, explained):
     from fidlens.studies.heatmap_figures import write_grid_raw
 
@@ -123,11 +126,11 @@ def test_grid_csv_says_which_seed_is_in_which_tile(tmp_path, explained):
     np.testing.assert_array_equal(raw["maps"], np.stack([ex.cam for ex in exs]))
 
 
+@pytest.mark.slow
 def test_heatmap_figures_render_with_colourbar_and_numbers(tmp_path, explained):
     from PIL import Image
 
-    from fidlens.studies.heatmap import save_heatmap_figure, save_heatmap_grid
-    from fidlens.studies.heatmap_figures import numbers_line, signed
+    from fidlens.studies.heatmap_figures import numbers_line, save_heatmap_figure, save_heatmap_grid, signed
 
     ex = explained[1][0]
     save_heatmap_figure(ex, tmp_path / "one.png", title="t", subtitle="s")
@@ -157,6 +160,7 @@ def test_shared_limits_cover_both_maps_and_equal_values_get_equal_colours():
         shared_limits()
 
 
+@pytest.mark.slow
 def test_pair_maps_use_one_scale_and_write_raw_maps(tmp_path, explained):
     from fidlens.generators.latents import LatentRef
     from fidlens.studies.pairs.maps import (

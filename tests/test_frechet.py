@@ -70,6 +70,7 @@ def test_scaled_identities():
     assert rel(got, expected) < 1e-12
 
 
+@pytest.mark.slow
 def test_unit_mean_shift_2048_is_exactly_d():
     d = 2048
     eye = np.eye(d)
@@ -429,7 +430,7 @@ def pool3_like(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return np.maximum(rng.standard_normal((n, d)), 0.0) * rng.gamma(2.0, 1.0, size=d)
 
 
-@pytest.mark.parametrize("n, d", [(50, 64), (200, 2048)])
+@pytest.mark.parametrize("n, d", [(50, 64), pytest.param(200, 2048, marks=pytest.mark.slow)])
 def test_few_samples_round_off_negatives_are_accepted(n, d):
     """N < d: the covariances are singular and eigh returns ~-1e-16 eigenvalues; FID is still given."""
     rng = np.random.default_rng(n)

@@ -16,6 +16,7 @@ from PIL import Image
 from fidlens.cli.main import main as cli_main
 from fidlens.core.errors import FidlensError
 from fidlens.generators.generate import images_for_seeds, parse_seeds
+from fidlens.generators.sampling import Sampling
 from fidlens.generators import nvidia_pickle
 from fidlens.generators.base import to_uint8
 from fidlens.generators.load import load_generator
@@ -80,6 +81,7 @@ def _images(G, seeds=(0, 1)):
         return G(z, c, noise_mode="const")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_pickles_of_every_kind_round_trip(kind, tmp_path):
     G, G_ema = _write(kind, tmp_path / f"{kind}.pkl")
@@ -176,11 +178,11 @@ def test_truncation_and_class_labels_in_the_generation_api(tmp_path):
     G = load_generator(tmp_path / "c.pkl")
     with pytest.raises(FidlensError, match="conditional"):
         images_for_seeds(G, [0])
-    a = images_for_seeds(G, [0, 1], class_idx=1, truncation_psi=0.0)
+    a = images_for_seeds(G, [0, 1], sampling=Sampling(class_idx=1, truncation_psi=0.0))
     assert torch.equal(a[0], a[1])  # psi = 0: every seed (and class: w_avg is shared) gives the average image
-    one, two = images_for_seeds(G, [0], class_idx=1), images_for_seeds(G, [0], class_idx=2)
+    one, two = images_for_seeds(G, [0], sampling=Sampling(class_idx=1)), images_for_seeds(G, [0], sampling=Sampling(class_idx=2))
     assert not torch.equal(one, two)
-    half = images_for_seeds(G, [0], class_idx=1, truncation_psi=0.5)
+    half = images_for_seeds(G, [0], sampling=Sampling(class_idx=1, truncation_psi=0.5))
     assert not torch.equal(half, one) and not torch.equal(half, a[:1])
 
 

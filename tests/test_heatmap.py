@@ -68,6 +68,7 @@ def test_gradient_map_equals_full_backward_through_mixed_10(random_inception, se
     np.testing.assert_allclose(ours, full, rtol=2e-4, atol=1e-6 * np.abs(full).max())
 
 
+@pytest.mark.slow
 def test_rank_one_update_equals_recomputing_the_statistics(random_inception, setup):
     reference, generated, gen_features, image = setup
     sensitivity = FidSensitivity(random_inception, reference, generated)
@@ -80,6 +81,7 @@ def test_rank_one_update_equals_recomputing_the_statistics(random_inception, set
     assert explanation.fid_with_image == pytest.approx(direct, rel=1e-10)
 
 
+@pytest.mark.slow
 def test_feature_gradient_matches_finite_differences(random_inception, setup):
     reference, generated, _, image = setup
     sensitivity = FidSensitivity(random_inception, reference, generated)
@@ -93,6 +95,7 @@ def test_feature_gradient_matches_finite_differences(random_inception, setup):
     assert float(grad @ direction) == pytest.approx((plus - minus) / (2 * h), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_logits_give_top_classes_and_no_logits_say_so(random_inception, setup):
     reference, generated, _, image = setup
     with_logits = FidSensitivity(random_inception, reference, generated).explain(image)
@@ -117,6 +120,7 @@ def test_overlay_is_image_sized_and_an_all_zero_map_is_left_alone():
     assert heat[0, 0].sum() > heat[-1, -1].sum()  # the hot corner is brightest (viridis: yellow > purple)
 
 
+@pytest.mark.slow
 def test_inputs_that_cannot_work_are_refused(random_inception, setup, tmp_path):
     reference, generated, _, _ = setup
     with pytest.raises(FidlensError, match="weighting"):
@@ -134,8 +138,9 @@ def test_inputs_that_cannot_work_are_refused(random_inception, setup, tmp_path):
         explain_source_images(FidSensitivity(random_inception, reference, generated), folder, [5])
 
 
+@pytest.mark.slow
 def test_figures_render_with_top10_bars_and_with_the_no_logits_note(random_inception, setup, tmp_path):
-    from fidlens.studies.heatmap import save_heatmap_figure, save_heatmap_grid
+    from fidlens.studies.heatmap_figures import save_heatmap_figure, save_heatmap_grid
 
     reference, generated, _, image = setup
     explained = FidSensitivity(random_inception, reference, generated).explain(image)

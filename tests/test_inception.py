@@ -102,12 +102,14 @@ def test_greyscale_batch_equals_repeated_rgb(random_inception):
     torch.testing.assert_close(a, b)
 
 
+@pytest.mark.slow
 def test_gradients_reach_the_pixels(random_inception):
     images = (torch.rand(1, 3, 40, 40) * 255).requires_grad_(True)
     random_inception.extract(images).pool3.sum().backward()
     assert images.grad is not None and images.grad.abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_pytorch_fid_layout_loads_to_identical_outputs(random_inception, tmp_path):
     """A state dict in pytorch-fid's torchvision naming (with BN gamma) maps onto our graph."""
     state = tf_to_torchvision_names(random_inception.state_dict())

@@ -17,7 +17,8 @@ from fidlens.studies.pairs.auto import choose_pairs_by_faces
 from fidlens.generators.latents import LatentRef, latent_z, parse_latent, probe_offsets
 from fidlens.studies.pairs.selection import PairDirection, kept_indices, select_smallest, selection_size
 from fidlens.studies.pairs.spec import PairsFile, PairsFileError, load_pairs, parse_pairs
-from fidlens.studies.pairs.study import Study, StudySettings, run_study, save_study, study_meta
+from fidlens.studies.pairs.study import StudySettings, run_study, study_meta
+from fidlens.studies.pairs.study_file import Study, save_study
 from fidlens.studies.pairs.table import render_markdown, study_row, table_rows
 from fidlens.metrics.stats import Statistics
 
@@ -203,6 +204,7 @@ def ppca():
     return fit_ppca(ORL, z_dim=8, resolution=32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delete_mode", ["shrink", "refill"])
 def test_study_records_selection_replacement_and_refill_by_index(ppca, random_inception, tmp_path, delete_mode):
     pairs = parse_pairs({"probe_step": 0.5, "pairs": [{"bad": 3, "good": "3~5"}, {"bad": 9, "good": "9~2"}]})

@@ -28,9 +28,10 @@ def mixed_size_folder(tmp_path, rng):
     return write_images(tmp_path / "mixed", images)
 
 
+@pytest.mark.slow
 def test_batched_extraction_equals_one_by_one(random_inception, mixed_size_folder):
     source = open_image_source(mixed_size_folder)
-    batched = extract_features(source, random_inception, batch_size=4, progress=False)["pool3"]
+    batched = extract_features(source, random_inception, batch_size=4, progress=False)["features"]
     with torch.inference_mode():
         single = np.concatenate([
             random_inception(torch.from_numpy(source[i]).permute(2, 0, 1)[None]).numpy() for i in range(len(source))
@@ -57,6 +58,7 @@ def test_cache_hits_and_misses_follow_content(random_inception, mixed_size_folde
     np.testing.assert_array_equal(first.pool3[1:], changed.pool3[1:])
 
 
+@pytest.mark.slow
 def test_half_written_cache_entry_is_recomputed(random_inception, mixed_size_folder, tmp_path):
     settings = ExtractionSettings(progress=False, cache=tmp_path / "cache")
     good = compute_features(mixed_size_folder, random_inception, settings=settings)
@@ -118,6 +120,7 @@ def test_cli_mismatched_dimensions_and_missing_path_are_one_line_errors(tmp_path
     assert len(err) == 1 and err[0].startswith("error:")
 
 
+@pytest.mark.slow
 def test_cli_stats_fid_and_kid_on_images_with_given_weights(tmp_path, random_inception, rng, capsys):
     weights = tmp_path / "pt_inception.pth"
     torch.save(tf_to_torchvision_names(random_inception.state_dict()), weights)
@@ -137,6 +140,7 @@ def test_cli_stats_fid_and_kid_on_images_with_given_weights(tmp_path, random_inc
     assert "KID: " in out and "KIDx1000: " in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["fid", "kid", "stats", "fetch-inception", "make-zip"])
 def test_every_command_has_help(command):
     result = subprocess.run([sys.executable, "-m", "fidlens", command, "--help"], capture_output=True, text=True,

@@ -18,7 +18,7 @@ from fidlens.core import precision
 from fidlens.core.errors import FidlensError
 from fidlens.core.precision import exact_math
 
-pytestmark = pytest.mark.skipif(not precision._NEW_API, reason="these checks use PyTorch's per-operator fp32_precision API")
+pytestmark = pytest.mark.skipif(not precision._new_api(), reason="these checks use PyTorch's per-operator fp32_precision API")
 
 # Deliberately unusual caller settings, none equal to what exact_math applies.
 CALLER = {"cuda.matmul": "tf32", "cudnn.conv": "tf32", "cudnn.rnn": "none", "mkldnn.matmul": "bf16",
@@ -104,7 +104,7 @@ def test_extract_features_runs_the_detector_inside_the_scope(tmp_path, rng, monk
         handle.remove()
     assert entered, "extract_features did not enter exact_math"
     assert seen and all(s == EXACT for s in seen)
-    assert out["pool3"].shape == (2, 2048)
+    assert out["features"].shape == (2, 2048)
     assert precision._snapshot() == CALLER
 
 
@@ -186,6 +186,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @table(CASES)
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_bad_opt_in_value_through_the_cli(case, tmp_path, monkeypatch, default_weights):

@@ -75,6 +75,7 @@ def test_a_broken_record_falls_back_without_failing(tmp_path):
 
 
 def test_large_registry_target_uses_the_pinned_checksum(tmp_path, monkeypatch):
+    monkeypatch.setenv("FIDLENS_HOME", str(tmp_path / "home"))  # pinned weights live in $FIDLENS_HOME/weights
     asset = next(a for a in ASSETS if a.pinned)
     monkeypatch.chdir(tmp_path)
     write(tmp_path / asset.target, b"z" * 64)

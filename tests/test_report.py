@@ -14,6 +14,8 @@ import yaml
 from conftest import ORL, REPO
 from test_workflow import demo_config, run_snakemake
 
+from fidlens.workflow.targets import Plan, load_plan
+
 REPORT = REPO / "report"
 # rule -> (rule file, caption) for every output wrapped in report(...)
 CAPTIONS = {
@@ -27,13 +29,9 @@ CAPTIONS = {
 }
 
 
-def validated(name: str) -> dict:
-    """A shipped config with the schema's defaults filled in, as the workflow sees it."""
-    from snakemake.utils import validate
-
-    config = yaml.safe_load((REPO / "config" / name).read_text())
-    validate(config, str(REPO / "config" / "schema.yaml"))
-    return config
+def shipped_plan(name: str) -> Plan:
+    """A shipped config's plan: the config checked and completed as the workflow does it."""
+    return load_plan(REPO / "config" / name, home="/fidlens-home")
 
 
 # the link targets Snakemake appends to every caption
@@ -44,30 +42,24 @@ RST_LINKS = """
 """
 
 
-def caption_jobs(config: dict):
-    """(rule, params, wildcards) like the rules make them, for one output of each reported rule."""
-    demo = config["demo"]
-    yield "fid_table_demo", {"distortions": demo["distortions"], "kid": config["kid"]}, {}
-    yield "plot_fid_vs_distortion", {"sample": demo["sample_face"]}, {}
-    for name, study in config.get("heatmaps", {}).items():
-        gen = config["generators"][name]
-        sampling = {k: gen[k] for k in ("truncation_psi", "truncation_cutoff", "noise_mode", "class_idx")}
-        params = {"sampling": sampling, "weighting": study["weighting"]}
-        yield "heatmap_seed", params, {"generator": name, "seed": f"{study['seeds'][0]:04d}"}
+def caption_jobs(plan: Plan):
+    """(rule, params, wildcards) for one output of each reported rule: the params the plan gives the rules."""
+    yield "fid_table_demo", plan.fid_table_params(), {}
+    yield "plot_fid_vs_distortion", plan.figure_params(), {}
+    for name, study in plan.heatmaps.items():
+        seed = study["seeds"][0]
+        params = plan.heatmap_params(name)
+        yield "heatmap_seed", {**params, "seeds": [seed], "grid": None}, {"generator": name, "seed": f"{seed:04d}"}
         for first, rows, cols in study["grids"]:
-            yield "heatmap_grid", params, {"generator": name, "first": str(first), "rows": str(rows),
-                                           "cols": str(cols)}
-    for run, spec in config.get("resampling", {}).items():
-        generator = spec.get("generator")
-        params = {"settings": {k: spec[k] for k in ("iterations", "lr", "eval_every", "eval_samples", "eval_repeats",
-                                                    "seed") if k in spec},
-                  "generator": dict(generator) if generator else None, "pool_labels": list(spec.get("pool", [])),
-                  "detector": "default_1.pt"}
-        yield "resample", params, {"run": run, "mode": spec["modes"][0]}
-    if config.get("pairs"):
-        yield "pairs_table", {"models": list(config["pairs"])}, {}
-        for model in config["pairs"]:
-            yield "pair_map", {}, {"model": model, "bad": "12", "good": "40p3"}
+            yield "heatmap_grid", {**params, "grid": (rows, cols)}, {"generator": name, "first": str(first),
+                                                                     "rows": str(rows), "cols": str(cols)}
+    for run, spec in plan.resampling.items():
+        mode = spec["modes"][0]
+        yield "resample", plan.resampling_job(run, mode).params, {"run": run, "mode": mode}
+    if plan.pairs:
+        yield "pairs_table", plan.pairs_table_params(), {}
+        for model in plan.pairs:
+            yield "pair_map", plan.pair_map_params(model), {"model": model, "bad": "12", "good": "40p3"}
 
 
 def render_caption(caption: str, rule: str, params: dict, wildcards: dict, config: dict) -> str:
@@ -87,25 +79,28 @@ def plain(fragment: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", fragment))).strip()
 
 
-@pytest.mark.parametrize("config_name", ["config.yaml", "paper.yaml"])
+@pytest.mark.parametrize("config_name", ["demo.yaml", "paper.yaml"])
 def test_every_caption_renders_for_the_shipped_configs(config_name):
-    config = validated(config_name)
+    plan = shipped_plan(config_name)
+    config = plan.config
     rendered = {}
-    for rule, params, wildcards in caption_jobs(config):
+    for rule, params, wildcards in caption_jobs(plan):
         text = render_caption(CAPTIONS[rule][1], rule, params, wildcards, config)
         assert "{{" not in text and "{%" not in text and len(text) > 300, (rule, text)
         assert f"rule {rule}" in text
         rendered.setdefault(rule, text)
     assert set(rendered) == set(CAPTIONS)
-    detector = "default_1.pt" if config["inception_weights"] == "default" else config["inception_weights"]
+    weights = config["detector"]["weights"]
+    detector = "default_1.pt" if weights == "default" else weights
+    assert plan.detector_label() in rendered["resample"]  # the resample caption names the weights file
     for rule in ("fid_table_demo", "heatmap_seed", "heatmap_grid", "pairs_table", "pair_map"):
         assert detector in rendered[rule], rule
     assert f"{config['covariance']} covariance" in rendered["fid_table_demo"]
-    if config_name == "config.yaml":
-        assert "ORL subjects 1–20 (200 images)" in rendered["fid_table_demo"]
+    if config_name == "demo.yaml":
+        assert "ORL subjects 1–10 (100 images)" in rendered["fid_table_demo"]
         assert "latent seed 107" in rendered["heatmap_seed"] and "probabilistic-PCA" in rendered["heatmap_seed"]
         assert "latent seeds 100–107" in rendered["heatmap_grid"]
-        assert "the sets comparison, blur3, noise2, occlusion2" in rendered["resample"]
+        assert "the sets comparison, blur1, noise1, occlusion1" in rendered["resample"]
     workflow = plain(render_caption("workflow.rst", "all", {}, {}, config))
     assert "provenance.json" in workflow and config["covariance"] in workflow
 
@@ -130,20 +125,24 @@ def report_results(report: Path) -> tuple[dict, str]:
 @pytest.mark.slow
 def test_report_bundles_captions_and_each_result_has_its_provenance(tmp_path, default_weights):
     """The FID table and figure on 2+2 subjects and two disturbances, then `--report`."""
-    shipped = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    shipped = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     demo = {**shipped["demo"], "orl_dir": str(ORL), "reference_subjects": [1, 2], "comparison_subjects": [3, 4],
             "sample_face": "s03_01", "distortions": {"blur": [4.0], "occlusion": [0.4]}}
     kid = {"num_subsets": 10, "max_subset_size": 20, "seed": 0}
-    config = demo_config(tmp_path, inception_weights=str(default_weights), demo=demo, kid=kid, threads=1)
+    detector = {"name": "inception", "weights": str(default_weights)}
+    config = demo_config(tmp_path, detector=detector, demo=demo, kid=kid, threads=1)
     workdir = tmp_path / "run"
     workdir.mkdir()
-    targets = ["results/tables/fid_demo.csv", "results/figures/fid_vs_distortion.png"]
+    home = tmp_path / "home"
+    plan = load_plan(config, home=home)
+    targets = plan.demo_targets()
+    assert targets == ["results/demo/tables/fid_demo.csv", "results/demo/figures/fid_vs_distortion.png"]
     common = ["--configfile", str(config), "--directory", str(workdir)]
-    result = run_snakemake("--cores", "2", *common, *targets)
+    result = run_snakemake("--cores", "2", *common, *targets, home=home)
     assert result.returncode == 0, result.stderr[-3000:]
 
     report = tmp_path / "report.html"
-    made = run_snakemake("--report", str(report), *common, *targets)
+    made = run_snakemake("--report", str(report), *common, *targets, home=home)
     assert made.returncode == 0, made.stderr[-3000:]
     assert report.stat().st_size > 100_000
     results, text = report_results(report)

@@ -70,6 +70,7 @@ def _run(tmp_path, inputs, iterations, name="run", **kw):
     return ResamplingRun(inputs, settings, tmp_path / name, progress=False, log=lambda m: None, **kw)
 
 
+@pytest.mark.slow
 def test_run_lowers_fid_and_moves_weight_to_the_clean_candidates(tmp_path, rng):
     reals, candidates = _banks(rng)
     images = lambda i: np.full((8, 8, 3), 255 if i < 240 else 0, np.uint8)

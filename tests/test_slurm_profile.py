@@ -6,6 +6,7 @@ them); it runs when snakemake-executor-plugin-slurm is installed (`pip install -
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -63,14 +64,14 @@ def _jobs(dry_run_output: str) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_slurm_dry_run_gives_gpu_jobs_their_threads_as_cpus_per_gpu(tmp_path: Path):
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["demo"]["orl_dir"] = str(ORL)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "demo.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--profile", str(PROFILE), "-n",
-         "--cores", "64", "--max-threads", "3", "--configfile", str(tmp_path / "config.yaml"),
+         "--cores", "64", "--max-threads", "3", "--configfile", str(tmp_path / "demo.yaml"),
          "--directory", str(tmp_path)],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, env={**os.environ, "FIDLENS_HOME": str(tmp_path / "home")})
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = _jobs(result.stdout + result.stderr)
     gpu_jobs = [job for job in jobs if job["rule"] in _gpu_rules()]

@@ -31,14 +31,14 @@ ALLOWED: dict[tuple[str, str], str] = {
         "RestrictedUnpickler.find_class: a data-constructor allow-list, every other global is inert",
     ("src/fidlens/assets/safe_torch_archive.py", "pickle.Unpickler subclass"):
         "InertUnpickler.find_class: our own tensor/list rebuilders, every other global is inert",
-    ("src/fidlens/studies/pairs/study.py", "numpy.load"): "allow_pickle=False (saved pair statistics)",
+    ("src/fidlens/studies/pairs/study_file.py", "numpy.load"): "allow_pickle=False (saved pair statistics)",
     ("src/fidlens/studies/resampling/run.py", "numpy.load"): "numpy's default allow_pickle=False (best_weights.npy, a float array)",
     ("src/fidlens/workflow/readme_numbers.py", "yaml.safe_load"): "safe_load builds plain data only (a run's pairs file)",
     ("src/fidlens/core/feature_cache.py", "numpy.lib.format.read_array"): "allow_pickle=False (feature cache entries)",
     ("src/fidlens/core/npzread.py", "numpy.lib.format.read_array"): "allow_pickle=False (.npz read after its headers)",
-    ("scripts/docs_figures.py", "yaml.safe_load"): "safe_load builds plain data only (docs figure list)",
+    ("src/fidlens/detectors/precomputed.py", "numpy.load"): "allow_pickle=False (.npy embeddings, header checked first)",
     ("src/fidlens/workflow/config_docs.py", "yaml.safe_load"): "safe_load builds plain data only (config schema)",
-    ("src/fidlens/workflow/jobs.py", "yaml.safe_load"): "safe_load builds plain data only (config schema)",
+    ("src/fidlens/workflow/config.py", "yaml.safe_load"): "safe_load builds plain data only (config schema and files)",
     ("src/fidlens/studies/pairs/spec.py", "yaml.safe_load"): "safe_load builds plain data only (pairs files)",
 }
 

@@ -4,23 +4,58 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ORL, REPO, SG3_SAMPLES
 
+from fidlens.workflow.targets import Plan, load_plan
+
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 900, home: Path | None = None,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Snakemake on this Snakefile; HOME becomes $FIDLENS_HOME (weights and feature cache), so runs stay apart."""
+    env = dict(os.environ if env is None else env)
+    if home is not None:
+        env["FIDLENS_HOME"] = str(home)
     return subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
 
 
+def planned(result: subprocess.CompletedProcess) -> list[dict[str, str]]:
+    """Every `rule X:` block a dry run prints: the rule and its fields (output, log, wildcards, ...).
+
+    Jobs of rules with a `message:` (downloads, fetches) print the message instead: see `summary`.
+    """
+    text = result.stdout + result.stderr
+    jobs = []
+    for match in re.finditer(r"^(?:local)?(?:rule|checkpoint) (\w+):\n((?:    .*\n)+)", text, flags=re.M):
+        jobs.append({"rule": match.group(1), **dict(re.findall(r"^    (\w[\w ]*): (.*)$", match.group(2), re.M))})
+    return jobs
+
+
+def summary(result: subprocess.CompletedProcess) -> dict[str, str]:
+    """Output file -> rule, for every file a `snakemake --summary` run lists (every job, messages or not)."""
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    return {cells[0]: cells[2] for cells in lines[1:] if len(cells) >= 6}
+
+
+def job_counts(result: subprocess.CompletedProcess) -> Counter:
+    """Rule -> number of jobs, from the dry run's job-stats table."""
+    table = (result.stdout + result.stderr).split("Job stats:")[1].split("total")[0]
+    return Counter({m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)})
+
+
+@pytest.mark.slow
 def test_lint_is_clean():
     result = run_snakemake("--lint")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -28,28 +63,41 @@ def test_lint_is_clean():
 
 def demo_config(tmp_path: Path, **changes) -> Path:
     """The shipped demo config with absolute paths, so it runs from any working directory."""
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["demo"]["orl_dir"] = str(ORL)
     config.update(changes)
-    path = tmp_path / "config.yaml"
+    path = tmp_path / "demo.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
+@pytest.mark.slow
 def test_dry_run_plans_the_demo(tmp_path):
-    result = run_snakemake("-n", "--cores", "2", "--quiet", "rules", "--configfile", str(demo_config(tmp_path)),
-                           "--directory", str(tmp_path))
+    """The demo config's jobs, counted from its plan: one per image set, seed, grid, mode."""
+    result = run_snakemake("-n", "--cores", "2", "--configfile", str(demo_config(tmp_path)),
+                           "--directory", str(tmp_path), home=tmp_path / "home")
     assert result.returncode == 0, result.stderr
-    text = result.stdout + result.stderr
-    for rule, count in [("features", 14), ("statistics", 14), ("demo_distort", 12), ("demo_split", 2),
-                        ("fetch_inception", 1), ("fit_demo_generator", 1), ("generated_features", 1),
-                        ("heatmap_seed", 6), ("heatmap_grid", 1), ("resample", 2)]:
-        assert any(line.split()[:2] == [rule, str(count)] for line in text.splitlines()), text
+    plan = load_plan(demo_config(tmp_path), home=tmp_path / "home")
+    sets = ["reference", *plan.demo_comparison_sets()]
+    study = plan.heatmap("demo")
+    expected = {"features": len(sets), "statistics": len(sets), "image_manifest": len(sets),
+                "demo_distort": len(plan.demo_distorted_sets()), "demo_split": 2, "fetch_inception": 1,
+                "fit_demo_generator": 1, "generated_features": 1, "heatmap_seed": len(study["seeds"]),
+                "heatmap_grid": len(study["grids"]), "resample": len(plan.resampling["demo"]["modes"])}
+    counts = job_counts(result)
+    assert {rule: counts[rule] for rule in expected} == expected, counts
+    assert len(sets) == 8 and expected["demo_distort"] == 6  # 2 levels of 3 disturbances
+    outputs = [path for job in planned(result) for path in job.get("output", "").split(", ") if path]
+    assert outputs and all(path.startswith("results/demo/") for path in outputs), outputs
+    weights = tmp_path / "home" / "weights" / "default_1.pt"  # fetched where the CLI reads it
+    assert f"Missing output files: {weights}" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_invalid_config_is_rejected_with_the_key_named(tmp_path):
     path = demo_config(tmp_path, covariance="biased")
-    result = run_snakemake("-n", "--cores", "1", "--configfile", str(path), "--directory", str(tmp_path))
+    result = run_snakemake("-n", "--cores", "1", "--configfile", str(path), "--directory", str(tmp_path),
+                           home=tmp_path / "home")
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "covariance" in output and "'biased'" in output
@@ -58,8 +106,8 @@ def test_invalid_config_is_rejected_with_the_key_named(tmp_path):
 @pytest.mark.slow
 def test_small_demo_runs_end_to_end(tmp_path, default_weights):
     """The real DAG on 2+2 subjects: table rows, a PNG figure, logs and benchmarks, and a no-op rerun."""
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["inception_weights"] = str(default_weights)
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["detector"]["weights"] = str(default_weights)
     config["demo"].update(
         orl_dir=str(ORL), reference_subjects=[1, 3], comparison_subjects=[4, 6], sample_face="s04_01",
         distortions={"blur": [1.0, 6.0], "noise": [64.0], "occlusion": [0.5]},
@@ -73,25 +121,30 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
     path.write_text(yaml.safe_dump(config))
     workdir = tmp_path / "run"
     workdir.mkdir()
+    home = tmp_path / "home"
     result = run_snakemake("--cores", "2", "--resources", "gpu=1", "--configfile", str(path),
-                           "--directory", str(workdir))
+                           "--directory", str(workdir), home=home)
     assert result.returncode == 0, result.stderr[-3000:]
-    with open(workdir / "results/tables/fid_demo.csv") as handle:
+    plan = load_plan(path, home=home)
+    results = workdir / plan.results
+    assert plan.results == "results/demo" and (home / "features").is_dir()  # the shared feature cache
+    with open(workdir / plan.demo_table()) as handle:
         rows = {row["set"]: row for row in csv.DictReader(handle)}
     assert list(rows) == ["comparison", "blur1", "blur2", "noise1", "occlusion1"]
     assert all(row["n_images"] == "30" and row["n_reference"] == "30" for row in rows.values())
     fid = {name: float(row["fid"]) for name, row in rows.items()}
     assert fid["blur2"] > fid["blur1"] and fid["blur2"] > fid["comparison"]
     assert fid["noise1"] > fid["comparison"]
-    figure = workdir / "results/figures/fid_vs_distortion.png"
+    figure = workdir / plan.demo_figure()
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 20_000
-    assert (workdir / "logs/features/reference.log").read_text().count("images ->") == 1
-    assert (workdir / "results/benchmarks/features/reference.tsv").is_file()
-    for name in ("seed0003.png", "grid_0_1x2.png"):
-        heatmap = workdir / "results/heatmaps/demo" / name
+    assert (workdir / plan.logs / "features/reference.log").read_text().count("images ->") == 1
+    assert (workdir / plan.benchmarks / "features/reference.tsv").is_file()
+    for target in plan.heatmap_targets():
+        heatmap = workdir / target
         assert heatmap.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and heatmap.stat().st_size > 10_000
-    assert "FID with this image" in (workdir / "logs/heatmaps/demo/seed0003.log").read_text()
-    resampled = workdir / "results/resampling/demo"
+    assert [Path(t).name for t in plan.heatmap_targets()] == ["seed0003.png", "grid_0_1x2.png"]
+    assert "FID with this image" in (workdir / plan.logs / "heatmaps/demo/seed0003.log").read_text()
+    resampled = results / "resampling/demo"
     with open(resampled / "pre_logits/log.csv") as handle:
         log_rows = list(csv.DictReader(handle))
     assert [row["iteration"] for row in log_rows] == ["0", "1", "2", "4"]
@@ -100,49 +153,53 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
     assert summary["clip_fid"].startswith("CLIP-FID skipped") and "comparison 50.0% ->" in summary["sentence"]
     skipped = json.loads((resampled / "top_n_N1/summary.json").read_text())["skipped"]
     assert "needs logits" in skipped and "default_1.pt" in skipped
-    generated = workdir / "results/generated/demo/stats_n39_z0.npz"
+    generated = workdir / plan.heatmap_generated_stats("demo")
     from fidlens.metrics.stats import Statistics
 
-    assert Statistics.load(generated).num_images == 39
-    _check_pairs_outputs(workdir)
-    rerun = run_snakemake("--cores", "2", "--configfile", str(path), "--directory", str(workdir))
+    assert generated.name == "stats_n39_z0.npz" and Statistics.load(generated).num_images == 39
+    _check_pairs_outputs(workdir, plan)
+    assert sorted(p.name for p in (workdir / "results").iterdir()) == ["demo"]  # nothing outside the run's folder
+    rerun = run_snakemake("--cores", "2", "--configfile", str(path), "--directory", str(workdir), home=home)
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
     # Asking for the figure alone after deleting it rebuilds just the figure.
     figure.unlink()
     again = run_snakemake("--cores", "2", "--configfile", str(path), "--directory", str(workdir),
-                          "results/figures/fid_vs_distortion.png")
+                          plan.demo_figure(), home=home)
     assert again.returncode == 0 and figure.is_file()
     assert "features" not in again.stdout.split("Job stats:")[-1].split("Reasons")[0]
     shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
 
 
-def _check_pairs_outputs(workdir: Path) -> None:
+def _check_pairs_outputs(workdir: Path, plan: Plan) -> None:
     """The small demo's pairs study: the automatic pairs, Table 2, the selection and the pair maps."""
     from fidlens.studies.pairs.spec import load_pairs
 
-    pairs = load_pairs(workdir / "results/pairs/demo/pairs.yaml")
+    folder = workdir / plan.pairs_folder("demo")
+    pairs = load_pairs(folder / "pairs.yaml")
     assert 1 <= len(pairs.pairs) <= 2 and "face detector" in pairs.rule
-    with open(workdir / "results/tables/pairs_table2.csv") as handle:
+    tables = plan.pairs_table()
+    with open(workdir / tables["csv"]) as handle:
         (row,) = list(csv.DictReader(handle))
     assert row["model"] == "demo" and row["num_images"] == "40" and row["num_selected"] == "4"
     assert row["num_delete_set"] == "36" and row["published_FID"] == ""
     fids = [float(row[c]) for c in ("FID", "FID_Replace", "FID_Delete", "FID_Sub_Good", "FID_Sub_Bad")]
     assert all(f > 0 for f in fids) and 0 <= float(row["face_rate"]) <= 1
-    assert "| demo | 40 | 4 | shrink (36) |" in (workdir / "results/tables/pairs_table2.md").read_text()
-    with open(workdir / "results/pairs/demo/selection.csv") as handle:
+    assert "| demo | 40 | 4 | shrink (36) |" in (workdir / tables["markdown"]).read_text()
+    with open(folder / "selection.csv") as handle:
         selection = list(csv.DictReader(handle))
     assert len(selection) == 40 and sum(r["selected"] == "1" for r in selection) == 4
     from fidlens.metrics.stats import Statistics
 
-    assert Statistics.load(workdir / "results/pairs/demo/generated_stats.npz").num_images == 40
-    index = (workdir / "results/pairs/demo/maps.md").read_text()
-    for pair in pairs.pairs:
-        figure = workdir / f"results/pairs/demo/{pair.stem}.png"
+    assert Statistics.load(folder / "generated_stats.npz").num_images == 40
+    index = (folder / "maps.md").read_text()
+    for path in plan.pair_map_files("demo", [pair.stem for pair in pairs.pairs]):
+        figure = workdir / path
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.name in index
         numbers = json.loads(figure.with_suffix(".json").read_text())
         assert numbers["swap_change"] == pytest.approx(numbers["fid_with_good"] - numbers["fid_with_bad"])
 
 
+@pytest.mark.slow
 def test_make_zip_rule_records_the_resize_filter(tmp_path):
     from fidlens.data.datasets import open_image_source
     from fidlens.data.zipbuild import read_zip_metadata
@@ -150,10 +207,12 @@ def test_make_zip_rule_records_the_resize_filter(tmp_path):
     samples = SG3_SAMPLES
     config = demo_config(tmp_path, zips={"faces64": {"source": str(samples), "resolution": 64,
                                                     "resize_filter": "box"}})
-    result = run_snakemake("--cores", "1", "--configfile", str(config), "--directory", str(tmp_path),
-                           "results/zips/faces64.zip")
+    target = load_plan(config).zip_path("faces64")
+    assert target == "results/demo/zips/faces64.zip"
+    result = run_snakemake("--cores", "1", "--configfile", str(config), "--directory", str(tmp_path), target,
+                           home=tmp_path / "home")
     assert result.returncode == 0, result.stderr[-2000:]
-    archive = tmp_path / "results/zips/faces64.zip"
+    archive = tmp_path / target
     meta = read_zip_metadata(archive)
     assert meta["resize_filter"] == "box" and meta["resolution"] == 64 and meta["num_images"] == 12
     source = open_image_source(archive)
@@ -162,10 +221,9 @@ def test_make_zip_rule_records_the_resize_filter(tmp_path):
 
 
 def test_paper_config_validates_and_lists_the_papers_targets():
-    from jsonschema import validate
+    from fidlens.workflow.config import load_config
 
-    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
-    validate(paper, yaml.safe_load((REPO / "config" / "schema.yaml").read_text()))
+    paper = load_config(REPO / "config" / "paper.yaml")  # checked against the schema, defaults filled
     study = paper["heatmaps"]["stylegan2-ffhq256"]
     assert study["seeds"] == [107, 540, 386, 780, 544, 879] and study["grids"] == [[100, 5, 8]]
     assert study["num_generated"] == 49999
@@ -184,10 +242,15 @@ def test_fetch_rule_works_without_the_venv_on_path(tmp_path, default_weights):
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
-    result = subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--cores", "1", "--configfile",
-                             str(demo_config(tmp_path)), "--directory", str(tmp_path),
-                             "resources/weights/default_1.pt"], capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, (tmp_path / "logs/assets/fetch_inception.log").read_text()[-2000:]
+    home = tmp_path / "home"
+    weights = load_plan(demo_config(tmp_path), home=home).weights_path()  # $FIDLENS_HOME/weights/default_1.pt
+    result = run_snakemake("--cores", "1", "--configfile", str(demo_config(tmp_path)), "--directory", str(tmp_path),
+                           weights, env=env, home=home, timeout=600)
+    assert result.returncode == 0, (tmp_path / "logs/demo/assets/fetch_inception.log").read_text()[-2000:]
     from fidlens.assets.store import DEFAULT_INCEPTION, file_sha256
 
-    assert file_sha256(tmp_path / "resources/weights/default_1.pt") == DEFAULT_INCEPTION.sha256
+    assert file_sha256(weights) == DEFAULT_INCEPTION.sha256
+    env["FIDLENS_HOME"] = str(home)  # the CLI looks for the file exactly where the workflow fetched it
+    found = subprocess.run([sys.executable, "-c", "from fidlens.assets.store import default_inception_path as p; "
+                            "print(p())"], capture_output=True, text=True, env=env)
+    assert found.stdout.strip() == weights

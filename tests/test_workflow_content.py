@@ -19,22 +19,23 @@ import pytest
 import yaml
 from conftest import ORL, REPO, write_images
 
+from fidlens.workflow.targets import load_plan
+
 # Without profiles/default: its settings do not bear on what reruns, and a `prioritize:` there
 # would add the demo's outputs to every DAG (Snakemake builds prioritized targets).
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--workflow-profile", "none"]
 
 
 def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    """Snakemake in WORKDIR with CONFIG alone; $FIDLENS_HOME (weights, feature cache) beside WORKDIR."""
+    env = {**os.environ, "FIDLENS_HOME": str(workdir.parent / "home")}
     return subprocess.run([*SNAKEMAKE, "--cores", "2", "--configfile", str(config), "--directory", str(workdir),
-                           *args], capture_output=True, text=True, timeout=900)
+                           *args], capture_output=True, text=True, timeout=900, env=env)
 
 
 def small_config(tmp_path: Path, weights: str = "default", **changes) -> Path:
-    """The shipped config with the demo and every study off, plus CHANGES (top-level keys)."""
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["demo"].update(enabled=False, orl_dir=str(ORL))
-    config.update(inception_weights=weights, threads=1, generators={}, heatmaps={}, resampling={}, pairs={},
-                  datasets={})
+    """A config of its own: the defaults run nothing, so only CHANGES (top-level keys) is planned."""
+    config = {"detector": {"name": "inception", "weights": weights}, "threads": 1, "demo": {"orl_dir": str(ORL)}}
     config.update(changes)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -82,12 +83,13 @@ def test_an_image_edited_in_place_reruns_exactly_its_sets_jobs(tmp_path, default
     work.mkdir()
     first = snakemake(work, config)
     assert first.returncode == 0, first.stderr[-3000:]
-    manifest_a = work / "results/manifests/A.json"
+    plan = load_plan(config)
+    manifest_a = work / plan.manifest_path("A")
     assert '"num_files": 4' in manifest_a.read_text()
     again = snakemake(work, config, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
-    stats = {name: work / f"results/stats/{name}.npz" for name in "AB"}
+    stats = {name: work / plan.stats_path(name) for name in "AB"}
     before = {name: (path.read_bytes(), os.stat(path).st_mtime_ns) for name, path in stats.items()}
     manifest_time = os.stat(manifest_a).st_mtime_ns
     edit_in_place(folder_a / "img001.png")
@@ -141,6 +143,7 @@ def json_files(manifest: Path) -> list[str]:
     return [entry[0] for entry in json.loads(manifest.read_text())["files"]]
 
 
+@pytest.mark.slow
 def test_invalid_device_fails_at_config_validation_before_any_job(tmp_path):
     work = tmp_path / "run"
     work.mkdir()
@@ -174,7 +177,10 @@ def _bad_config_cases():
         ("max-images-zero", {"datasets": {"A": {"path": str(ORL / "s1"), "max_images": 0}}},
          r"config datasets\.A\.max_images: 0 is less than the minimum of 1"),
         ("dataset-path-empty", {"datasets": {"A": {"path": ""}}}, r"config datasets\.A\.path: '' should be non-empty"),
-        ("weights-empty", {"inception_weights": ""}, r"config inception_weights: '' should be non-empty"),
+        ("weights-empty", {"detector": {"weights": ""}}, r"config detector\.weights: '' should be non-empty"),
+        ("legacy-weights-empty", {"inception_weights": ""}, r"config inception_weights: '' should be non-empty"),
+        ("weights-twice", {"inception_weights": "w.pt"}, r"config inception_weights: give either detector"),
+        ("run-name-path", {"run": "../elsewhere"}, r"config run: '\.\./elsewhere' does not match"),
         ("grid-zero-rows", {"generators": {"g": {"network": "ppca-demo"}},
                             "heatmaps": {"g": {"reference": "reference", "grids": [[0, 0, 2]]}}},
          r"config heatmaps\.g\.grids\.0\.1: 0 is less than the minimum of 1"),
@@ -205,6 +211,7 @@ def _bad_config_cases():
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("changes, expect", [c[1:] for c in _bad_config_cases()],
                          ids=[c[0] for c in _bad_config_cases()])
 def test_bad_config_value_is_refused_in_one_line_before_any_job(tmp_path, changes, expect):
@@ -219,6 +226,7 @@ def test_bad_config_value_is_refused_in_one_line_before_any_job(tmp_path, change
     assert left_behind(work) == []
 
 
+@pytest.mark.slow
 def test_empty_image_folder_is_refused_before_any_job(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("no images here")
@@ -234,13 +242,14 @@ def test_empty_image_folder_is_refused_before_any_job(tmp_path):
     assert plan.returncode == 0 and ("image_manifest", "A") in planned_jobs(plan), plan.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_a_half_edited_study_does_not_block_targets_that_do_not_need_it(tmp_path):
     """Names are checked where the DAG uses them: asking for one dataset's statistics still plans."""
     work = tmp_path / "run"
     work.mkdir()
     config = small_config(tmp_path, datasets={"A": {"path": str(ORL / "s1")}},
                           resampling={"r": {"reals": "A", "pool": ["nosuchset"], "modes": ["pre_logits"]}})
-    planned = snakemake(work, config, "-n", "results/stats/A.npz")
+    planned = snakemake(work, config, "-n", load_plan(config).stats_path("A"))
     assert planned.returncode == 0, planned.stderr[-2000:]
     assert ("features", "A") in planned_jobs(planned)
     everything = snakemake(work, config, "-n")

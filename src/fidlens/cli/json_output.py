@@ -32,9 +32,11 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
 
 
 def source_kind(path: str | os.PathLike) -> str:
-    """'statistics' or 'features' for a ``.npz`` (from its headers), else 'images' (folder or ZIP)."""
-    from fidlens.extraction.pipeline import is_statistics_file, npz_kind
+    """'statistics' or 'features' for a ``.npz`` (from its headers), 'features' for a ``.npy``, else 'images'."""
+    from fidlens.extraction.npz_inputs import is_statistics_file, npz_kind
 
+    if str(path).lower().endswith(".npy"):  # embeddings read by the precomputed detector
+        return "features"
     return npz_kind(path) if is_statistics_file(path) else "images"
 
 

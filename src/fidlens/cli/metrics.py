@@ -18,7 +18,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from fidlens.cli.extraction_options import (
+    add_extraction_options,
+    detector_factory,
+    extraction_settings,
+    precheck_against_detector,
+)
 from fidlens.core.errors import FidlensError
+from fidlens.metrics.covariance import Covariance
 
 __all__ = ["add_ci_options", "add_metrics_commands", "print_fid_interval"]
 
@@ -111,17 +118,16 @@ def _npz_side(path: str, args: argparse.Namespace, *, statistics_ok: bool, comma
 def _load_sides(args: argparse.Namespace, *, statistics_ok: tuple[bool, ...], command: str,
                 covariance: str | None) -> list[Any]:
     """Every side of ``args.paths``: the .npz files first and checked against the detector, then images."""
-    from fidlens.cli.main import _detector_factory, _precheck_against_detector, _settings
     from fidlens.extraction.pipeline import compute_features, is_statistics_file
 
     paths = list(args.paths)
-    detector = _detector_factory(args)
+    detector = detector_factory(args)
     sides: dict[int, Any] = {i: _npz_side(p, args, statistics_ok=statistics_ok[i], command=command)
                              for i, p in enumerate(paths) if is_statistics_file(p)}
-    _precheck_against_detector(args, sides, detector, covariance)
+    precheck_against_detector(args, sides, detector, covariance)
     for i, path in enumerate(paths):
         if i not in sides:
-            sides[i] = compute_features(path, detector(), max_images=args.max_images, settings=_settings(args))
+            sides[i] = compute_features(path, detector(), max_images=args.max_images, settings=extraction_settings(args))
     return [sides[i] for i in range(len(paths))]
 
 
@@ -149,7 +155,7 @@ def _reference_arg(item):
     """Features, or (mu, sigma) of a statistics file: what the metric modules take as a reference."""
     from fidlens.metrics.stats import Statistics
 
-    return (item.mu, item.sigma) if isinstance(item, Statistics) else item.pool3
+    return (item.mu, item.sigma) if isinstance(item, Statistics) else item.features
 
 
 _INCEPTION_WEIGHTS = ("default_1.pt", "inception-2015-12-05.pt", "pt_inception-2015-12-05-6726825d.pth")
@@ -160,6 +166,10 @@ def _feature_space(item, path: str) -> str:
     from fidlens.extraction.pipeline import is_statistics_file
 
     name = item.meta.get("detector")
+    recorded = item.meta.get("detector_spec")
+    kind = recorded.get("name") if isinstance(recorded, dict) else None
+    if kind not in (None, "inception"):
+        return f"{kind} ({name})"
     if not is_statistics_file(path) or name in _INCEPTION_WEIGHTS:
         return f"Inception-v3 pool3 ({name})"
     return str(name) if name not in (None, "", "unknown") else "unknown (the feature file records no detector)"
@@ -209,7 +219,6 @@ def print_fid_interval(args: argparse.Namespace, value: float):
     if getattr(args, "ci", None) is None:
         return None
     from fidlens.metrics.bootstrap import bootstrap_fid
-    from fidlens.cli.main import _detector_factory, _settings
     from fidlens.extraction.pipeline import resolve_features
 
     paths = list(args.paths)
@@ -218,8 +227,8 @@ def print_fid_interval(args: argparse.Namespace, value: float):
     if len(fixed) == 2:
         raise FidlensError("no confidence interval: both sides are statistics files (mu, sigma only), which hold "
                            "no images to resample; give an image folder, a dataset ZIP or a feature .npz")
-    detector = _detector_factory(args)
-    features = {i: resolve_features(p, detector, max_images=args.max_images, settings=_settings(args)).pool3
+    detector = detector_factory(args)
+    features = {i: resolve_features(p, detector, max_images=args.max_images, settings=extraction_settings(args)).features
                 for i, p in enumerate(paths) if i not in fixed}
     if fixed:
         from fidlens.metrics.stats import Statistics
@@ -237,7 +246,7 @@ def print_fid_interval(args: argparse.Namespace, value: float):
         warnings.simplefilter("ignore", FewSamplesWarning)  # said once already by the plain FID
         result = bootstrap_fid(reference, generated, resample_reference=both, resamples=args.bootstrap,
                                level=args.ci, seed=args.seed, method=args.interval,
-                               unbiased=covariance == "unbiased", estimate=value, progress=not args.quiet)
+                               unbiased=Covariance.parse(covariance).unbiased, estimate=value, progress=not args.quiet)
     if not getattr(args, "json", False):
         print(f"FID: {value} [{result.low}, {result.high}]")
     which = " and ".join(paths[i] for i in features)
@@ -257,8 +266,8 @@ def cmd_fid_inf(args: argparse.Namespace) -> None:
     args.paths = [args.reference, args.generated]
     reference, generated = _load_sides(args, statistics_ok=(True, False), command="fid-inf", covariance=covariance)
     _check_pairs(args, [reference, generated], [(0, 1)], covariance)
-    result = fid_infinity(_reference_arg(reference), generated.pool3, sizes=args.sizes, points=args.points,
-                          seed=args.seed, kid=not args.no_kid, unbiased=covariance == "unbiased",
+    result = fid_infinity(_reference_arg(reference), generated.features, sizes=args.sizes, points=args.points,
+                          seed=args.seed, kid=not args.no_kid, unbiased=Covariance.parse(covariance).unbiased,
                           progress=not args.quiet)
     for message in result.notes:
         _note(message)
@@ -304,7 +313,7 @@ def cmd_prdc(args: argparse.Namespace) -> None:
     real, fake = _load_sides(args, statistics_ok=(False, False), command="prdc", covariance=None)
     _check_pairs(args, [real, fake], [(0, 1)], None)
     space = _feature_space(real, args.real)
-    result = prdc(real.pool3, fake.pool3, k_pr=args.k, k_dc=args.k_dc, feature_space=space)
+    result = prdc(real.features, fake.features, k_pr=args.k, k_dc=args.k_dc, feature_space=space)
     print(f"precision: {result.precision}")
     print(f"recall: {result.recall}")
     print(f"density: {result.density}")
@@ -330,9 +339,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
                            "images cannot be resampled; give its image folder, ZIP or feature .npz")
     sides = _load_sides(args, statistics_ok=(True, False, False), command="compare A and B", covariance=covariance)
     _check_pairs(args, sides, [(0, 1), (0, 2), (1, 2)], covariance)
-    result = compare_fid(_reference_arg(sides[0]), sides[1].pool3, sides[2].pool3,
+    result = compare_fid(_reference_arg(sides[0]), sides[1].features, sides[2].features,
                          resample_reference=args.resample_reference, resamples=args.bootstrap, level=args.ci,
-                         seed=args.seed, method=args.interval, unbiased=covariance == "unbiased",
+                         seed=args.seed, method=args.interval, unbiased=Covariance.parse(covariance).unbiased,
                          progress=not args.quiet)
     for label, interval in (("FID(A)", result.fid_a), ("FID(B)", result.fid_b),
                             ("FID(A) - FID(B)", result.difference)):
@@ -355,7 +364,6 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def add_metrics_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``fid-inf``, ``prdc`` and ``compare`` on the main parser's subcommands."""
     from fidlens.cli import checks as check
-    from fidlens.cli.main import _add_extraction_options
     from fidlens.metrics.fid_infinity import DEFAULT_POINTS
 
     mismatch = ("compare even if the sides record different detectors or conventions; a one-line warning names "
@@ -379,7 +387,7 @@ def add_metrics_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=check.output_dir, default=None,
                    help="folder for fid_infinity.csv, fid_infinity.json and fid_vs_inverse_n.png")
     p.add_argument("--allow-mismatch", action="store_true", help=mismatch)
-    _add_extraction_options(p)
+    add_extraction_options(p)
     p.set_defaults(func=cmd_fid_inf)
 
     p = sub.add_parser("prdc", help="precision, recall (k = 3), density and coverage (k = 5) of FAKE against REAL",
@@ -393,7 +401,7 @@ def add_metrics_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k-dc", type=_int_at_least(1, 10_000), default=5, help="k of density and coverage (default 5)")
     p.add_argument("--json-out", type=check.output_file((".json",)), default=None, help="also write the numbers to this .json file")
     p.add_argument("--allow-mismatch", action="store_true", help=mismatch)
-    _add_extraction_options(p)
+    add_extraction_options(p)
     p.set_defaults(func=cmd_prdc)
 
     p = sub.add_parser("compare", help="is A better than B? A bootstrap of FID(A) − FID(B) against one reference",
@@ -409,5 +417,5 @@ def add_metrics_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--covariance", choices=("unbiased", "population"), default=None, help=covariance_help)
     p.add_argument("--json-out", type=check.output_file((".json",)), default=None, help="also write the numbers to this .json file")
     p.add_argument("--allow-mismatch", action="store_true", help=mismatch)
-    _add_extraction_options(p)
+    add_extraction_options(p)
     p.set_defaults(func=cmd_compare)

@@ -20,12 +20,11 @@ tests can check the scope is applied where CUDA would use it.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-import torch
 
 from fidlens.core.errors import FidlensError
 
@@ -44,26 +43,39 @@ def tf32_allowed_by_env() -> bool:
     raise FidlensError(f"{ENV_ALLOW_TF32}='{raw[:40]}' is not understood: use 1 (allow TF32, faster) or 0 (exact, default)")
 
 
+def _torch() -> Any:
+    """torch, imported on first use: statistics files and tables import this module and never need it."""
+    import torch
+
+    return torch
+
+
 # PyTorch >= 2.9 keeps TF32 choices per backend and operator ("fp32_precision": "ieee" = full
 # float32, "tf32", "bf16", "none" = inherit); its legacy getters raise once the two APIs are
 # mixed, so fidlens reads and writes only the new one where it exists.
-_NEW_API = hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cudnn.conv, "fp32_precision")
+@functools.cache
+def _new_api() -> bool:
+    torch = _torch()
+    return hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cudnn.conv, "fp32_precision")
+
+
 _LEAVES = ("cuda.matmul", "cudnn.conv", "cudnn.rnn", "mkldnn.matmul", "mkldnn.conv")
 
 
 def _leaf(name: str) -> Any:
-    obj: Any = torch.backends
+    obj: Any = _torch().backends
     for part in name.split("."):
         obj = getattr(obj, part)
     return obj
 
 
 def _snapshot() -> dict[str, Any]:
+    torch = _torch()
     state: dict[str, Any] = {
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
         "cudnn_deterministic": torch.backends.cudnn.deterministic,
     }
-    if _NEW_API:
+    if _new_api():
         state.update({name: _leaf(name).fp32_precision for name in _LEAVES})
     else:  # pragma: no cover - PyTorch before 2.9
         state.update(matmul_tf32=torch.backends.cuda.matmul.allow_tf32, cudnn_tf32=torch.backends.cudnn.allow_tf32,
@@ -72,7 +84,8 @@ def _snapshot() -> dict[str, Any]:
 
 
 def _apply(state: dict[str, Any]) -> None:
-    if _NEW_API:
+    torch = _torch()
+    if _new_api():
         for name in _LEAVES:
             _leaf(name).fp32_precision = state[name]
     else:  # pragma: no cover - PyTorch before 2.9
@@ -85,7 +98,7 @@ def _apply(state: dict[str, Any]) -> None:
 
 def _wanted(allow_tf32: bool) -> dict[str, Any]:
     state: dict[str, Any] = {"cudnn_benchmark": allow_tf32, "cudnn_deterministic": not allow_tf32}
-    if _NEW_API:
+    if _new_api():
         gpu = "tf32" if allow_tf32 else "ieee"
         state.update({name: gpu if name.startswith("cu") else "ieee" for name in _LEAVES})  # CPU: never bf16
     else:  # pragma: no cover - PyTorch before 2.9
@@ -112,7 +125,7 @@ def exact_math(allow_tf32: bool | None = None) -> Iterator[dict[str, Any]]:
 def describe(state: dict[str, Any] | None = None) -> dict[str, Any]:
     """The active GPU precision setting (or that of ``state``), as recorded in metadata."""
     s = _snapshot() if state is None else state
-    if _NEW_API:
+    if _new_api():
         tf32 = any(s[name] == "tf32" for name in ("cuda.matmul", "cudnn.conv"))
         precision = {name: str(s[name]) for name in _LEAVES}
     else:  # pragma: no cover - PyTorch before 2.9

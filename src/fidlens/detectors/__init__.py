@@ -1,0 +1,1 @@
+"""Feature extractors behind one protocol (`base`) and a registry by name (`registry`)."""

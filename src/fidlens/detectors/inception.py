@@ -4,7 +4,9 @@ Written from the published architecture so that every layer can be read and
 differentiated: the heatmap and resampling work needs the ``mixed_10`` map, the
 logits, and gradients. Parameter names follow the layout of the TorchScript
 releases of this graph (``layers.conv``, ``layers.mixed_4.tower_1.conv_2``, ``output``),
-so those files load by name; :mod:`fidlens.detectors.inception_weights` maps other layouts.
+so those files load by name; :mod:`fidlens.detectors.inception_weights` maps other layouts
+and builds this network for the detector registry. The module implements the
+`fidlens.detectors.base.Detector` protocol itself, heatmap capability included.
 
 Two details of the TF graph differ from torchvision's Inception-v3 and change FID:
 the average pools exclude padding from the count, and the pool branch of the last
@@ -21,18 +23,30 @@ import torch.nn.functional as F
 from torch import nn
 
 from fidlens.core.errors import FidlensError
+from fidlens.detectors.base import DetectorSpec
 from fidlens.detectors.resize import tf1_resize_bilinear
+from fidlens.metrics.comparability import RESIZE_CONVENTION
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 NUM_LOGITS = 1008
 BN_EPSILON = 1e-3
+# Weight files that carry the 1008-way output layer (the default default_1.pt does not).
+LOGITS_WEIGHT_FILES = ("inception-2015-12-05.pt", "pt_inception-2015-12-05-6726825d.pth")
 
 _Pair = int | tuple[int, int]
 
 
 class LogitsUnavailableError(FidlensError):
     """Logits were asked of weights that carry no output layer."""
+
+
+def no_logits_message(weights_name: str) -> str:
+    """Why there are no logits, and which weights have them."""
+    return (
+        f"the Inception weights '{weights_name}' have no output layer, so there are no logits; "
+        f"use {' or '.join(LOGITS_WEIGHT_FILES)} (set detector.weights in the config or --weights)"
+    )
 
 
 class ConvBN(nn.Module):
@@ -237,7 +251,15 @@ class FidInceptionV3(nn.Module):
     ``forward`` returns pool3 so the module drops into ordinary torch code;
     :meth:`extract` also returns the ``mixed_10`` map and the 1008 logits.
     Construct with ``with_logits=False`` for weights that have no output layer.
+    As a `fidlens.detectors.base.Detector` it is named ``inception``; its spatial map makes the
+    FID heatmaps possible (``supports_heatmaps``).
     """
+
+    name = "inception"
+    feature_dim = FEATURE_DIM
+    resize = RESIZE_CONVENTION  # TF1 legacy bilinear to 299 x 299 (fidlens.detectors.resize)
+    reads_images = True
+    supports_heatmaps = True
 
     def __init__(self, with_logits: bool = True):
         super().__init__()
@@ -248,6 +270,7 @@ class FidInceptionV3(nn.Module):
         # Filled by the weight loader; say which detector produced a number.
         self.weights_name: str = "random-init"
         self.weights_sha256: str | None = None
+        self.spec = DetectorSpec("inception", "random-init")  # the loader records what was asked for
         # channels_last is about 1.8x faster for these convolutions on CPU and GPU.
         self.to(memory_format=torch.channels_last)
         self.eval()
@@ -255,6 +278,14 @@ class FidInceptionV3(nn.Module):
     @property
     def has_logits(self) -> bool:
         return self.output is not None
+
+    @property
+    def logits_dim(self) -> int | None:
+        return NUM_LOGITS if self.output is not None else None
+
+    @property
+    def device(self) -> torch.device:
+        return self.layers.conv.weight.device
 
     @staticmethod
     def normalize(images: torch.Tensor) -> torch.Tensor:
@@ -279,8 +310,6 @@ class FidInceptionV3(nn.Module):
         logits = None
         if want_logits:
             if self.output is None:
-                from fidlens.detectors.inception_weights import no_logits_message
-
                 raise LogitsUnavailableError(no_logits_message(self.weights_name))
             logits = self.output(pool3)
         return InceptionOutputs(pool3, fmap if want_map else None, logits)
@@ -291,3 +320,26 @@ class FidInceptionV3(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.extract(images).pool3
+
+    def _normalize_any(self, images: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """One normalised batch from a batch, or from a list of batches of different sizes (each resized alone)."""
+        if isinstance(images, (list, tuple)):
+            return torch.cat([self.normalize(t if t.ndim == 4 else t.unsqueeze(0)) for t in images])
+        return self.normalize(images)
+
+    def features(self, images: torch.Tensor | list[torch.Tensor], *, want_logits: bool = False) -> dict[str, torch.Tensor]:
+        """The `Detector` call: ``{"features": pool3}``, with ``"logits"`` on request."""
+        out = self.forward_normalized(self._normalize_any(images), want_logits=want_logits)
+        result = {"features": out.pool3}
+        if out.logits is not None:
+            result["logits"] = out.logits
+        return result
+
+    def spatial_features(self, images: torch.Tensor | list[torch.Tensor], *,
+                         want_logits: bool = False) -> dict[str, torch.Tensor]:
+        """`features` plus ``"spatial_map"``, the 8×8×2048 ``mixed_10`` map pool3 is the mean of (for heatmaps)."""
+        out = self.forward_normalized(self._normalize_any(images), want_map=True, want_logits=want_logits)
+        result = {"features": out.pool3, "spatial_map": out.mixed_10}
+        if out.logits is not None:
+            result["logits"] = out.logits
+        return result

@@ -9,6 +9,8 @@ The TorchScript files are read only for their tensors (`fidlens.assets.safe_torc
 TorchScript, no pickled globals are ever run); state dicts go through ``torch.load`` with
 ``weights_only=True``. A file under a published name must have the published sha256
 (`fidlens.assets.store.verify_weights`); any file's sha256 becomes the detector's ``weights_sha256``.
+
+`from_spec` is the ``inception`` entry of the detector registry (`fidlens.detectors.registry`).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from pathlib import Path
 
 import torch
 
-from fidlens.assets.store import save_stamp, verify_weights
-from fidlens.core.errors import AssetError
-from fidlens.detectors.inception import FidInceptionV3
 from fidlens.assets.safe_torch_archive import torchscript_state_dict
+from fidlens.assets.store import resolve_inception_weights, save_stamp, verify_weights
+from fidlens.core.errors import AssetError
+from fidlens.detectors.base import DetectorSpec
+from fidlens.detectors.inception import LOGITS_WEIGHT_FILES, FidInceptionV3, no_logits_message
 
-LOGITS_WEIGHT_FILES = ("inception-2015-12-05.pt", "pt_inception-2015-12-05-6726825d.pth")
+__all__ = ["LOGITS_WEIGHT_FILES", "from_spec", "load_inception", "no_logits_message", "read_weight_tensors",
+           "tf_to_torchvision_names", "torchvision_to_tf_names"]
 
 # torchvision / pytorch-fid block names → the TF graph's names used by our module.
 _TV_BLOCKS = {
@@ -99,13 +103,6 @@ _TV_PARAMS = {
     "bn.running_mean": "mean",
     "bn.running_var": "var",
 }
-
-
-def no_logits_message(weights_name: str) -> str:
-    return (
-        f"the Inception weights '{weights_name}' have no output layer, so there are no logits; "
-        f"use {' or '.join(LOGITS_WEIGHT_FILES)} (set inception_weights in the config or --weights)"
-    )
 
 
 def _branch_table(block: str) -> dict[str, str]:
@@ -225,5 +222,16 @@ def load_inception(
     model.load_state_dict(state, strict=False)
     model.weights_name = path.name
     model.weights_sha256 = digest
+    model.spec = DetectorSpec("inception", str(path))
     save_stamp(checked)  # only a file that loaded earns a stamp (nothing is left beside a bad one)
     return model.to(device)
+
+
+def from_spec(spec: DetectorSpec, device: str | torch.device = "auto") -> FidInceptionV3:
+    """The registry's ``inception``: weights 'default' (default_1.pt), a published file name or path, or a URL."""
+    from fidlens.detectors.device import pick_device
+
+    path = resolve_inception_weights(spec.weights)
+    model = load_inception(path, device=pick_device(device) if isinstance(device, str) else device)
+    model.spec = spec
+    return model

@@ -1,7 +1,9 @@
 """The steps users chain together: detector → (cached) features → statistics → FID / KID.
 
 The CLI and the workflow scripts both call these, so a number means the same thing
-whichever way it was produced.
+whichever way it was produced. Any registered detector works (`fidlens.detectors.registry`);
+one that reads stored embeddings (``precomputed``) is asked for its arrays instead of images.
+torch is imported only where images meet a network, so statistics-only work stays light.
 """
 
 from __future__ import annotations
@@ -9,25 +11,35 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from fidlens import __version__
-from fidlens.assets.store import cache_dir, resolve_inception_weights
+from fidlens.assets.store import cache_dir
 from fidlens.metrics.comparability import Side, check_comparable, known_convention
+from fidlens.metrics.covariance import Covariance
 from fidlens.data.datasets import DecodeLimits, open_image_source
-from fidlens.core.errors import StatisticsError
-from fidlens.metrics.feature_files import has_features, read_feature_file
-from fidlens.detectors.features import default_workers, extract_features, pick_device
+from fidlens.core.errors import FidlensError, StatisticsError
+from fidlens.metrics.feature_files import read_feature_file
+from fidlens.detectors.base import Detector, DetectorSpec, detector_record
+from fidlens.detectors.device import default_workers
+from fidlens.detectors.registry import load_detector as load_registered_detector
+from fidlens.detectors.registry import reads_images
+from fidlens.extraction.npz_inputs import is_statistics_file, npz_kind
 from fidlens.metrics.frechet import frechet_distance
-from fidlens.detectors.inception import FidInceptionV3
-from fidlens.detectors.inception_weights import load_inception, no_logits_message
+from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
 from fidlens.metrics.kid import kernel_inception_distance
-from fidlens.core.npzread import inspect_npz
 from fidlens.metrics.stats import FeatureCache, FeatureSet, Statistics, feature_cache_key, provenance
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["ExtractionSettings", "GenerationSettings", "comparison_notes", "compute_features",
+           "compute_generated_features", "detector_meta", "extract_features", "fid_between", "is_statistics_file",
+           "kid_between", "load_detector", "npz_kind", "resolve_features", "resolve_statistics",
+           "statistics_from_features"]
 
 
 @dataclass
@@ -47,10 +59,40 @@ class ExtractionSettings:
         return Path(self.cache) if self.cache is not None else cache_dir() / "features"
 
 
-def load_detector(weights: str | os.PathLike | None = None, device: str | torch.device = "auto") -> FidInceptionV3:
-    """The FID Inception network from ``weights`` (``default`` = the offline default_1.pt)."""
-    resolved = resolve_inception_weights(weights)
-    return load_inception(resolved, device=pick_device(device) if isinstance(device, str) else device)
+def load_detector(spec: DetectorSpec | dict | str | os.PathLike | None = None,
+                  device: str | torch.device = "auto") -> Detector:
+    """The detector SPEC names, from the registry; a plain string or path is Inception weights (the old call)."""
+    if spec is None or isinstance(spec, (str, os.PathLike)):
+        spec = DetectorSpec("inception", str(spec) if spec not in (None, "") else "default")
+    return load_registered_detector(spec, device)
+
+
+def extract_features(*args: Any, **kwargs: Any) -> dict:
+    """`fidlens.detectors.features.extract_features`, imported when first needed (it imports torch)."""
+    from fidlens.detectors.features import extract_features as extract
+
+    return extract(*args, **kwargs)
+
+
+def _cache_identity(detector: Detector) -> str | None:
+    """What keys a detector in the feature cache: Inception by its weights' sha256 (keys as before), others by name too."""
+    if detector.name == "inception":
+        return detector.weights_sha256
+    return f"{detector.name}:{detector.weights_name}:{detector.weights_sha256}"
+
+
+def _feature_meta(detector: Detector, description: dict, source_hash: str) -> dict:
+    """Provenance of features made now: the source, the detector (name, weights, sha256, dim, resize), the settings."""
+    meta = provenance(description, source_hash, detector.weights_name, detector.weights_sha256)
+    meta.update(resize=detector.resize, detector_spec=detector_record(detector))
+    return meta
+
+
+def _with_detector_record(features: FeatureSet, detector: Detector) -> FeatureSet:
+    """A cache hit written before detectors were recorded gets the record of the detector its key names."""
+    if "detector_spec" not in features.meta:
+        features.meta.update(resize=detector.resize, detector_spec=detector_record(detector))
+    return features
 
 
 def _cached_features(settings: ExtractionSettings, key: str, compute: Callable[[], FeatureSet]) -> FeatureSet:
@@ -80,7 +122,7 @@ def _cached_features(settings: ExtractionSettings, key: str, compute: Callable[[
 
 def compute_features(
     path: str | os.PathLike,
-    detector: FidInceptionV3,
+    detector: Detector,
     *,
     max_images: int | None = None,
     subset_seed: int | None = None,
@@ -91,35 +133,45 @@ def compute_features(
     """Features of an image folder or ZIP, served from the content-keyed cache when possible.
 
     `limits` bounds what each image may cost (default: ``settings.limits``, else
-    `DecodeLimits.from_env()`).
+    `DecodeLimits.from_env()`). A detector that reads stored embeddings returns those.
     """
     settings = settings or ExtractionSettings()
+    if not getattr(detector, "reads_images", True):
+        if subset_seed is not None:
+            raise FidlensError(f"the {detector.name} detector reads stored embeddings; they cannot be subsampled by seed")
+        return detector.read(path, max_images=max_images)
     if want_logits and not detector.has_logits:
-        raise StatisticsError(no_logits_message(detector.weights_name))
+        from fidlens.detectors.inception import no_logits_message
+
+        raise StatisticsError(no_logits_message(detector.weights_name) if detector.name == "inception"
+                              else f"the {detector.name} detector has no logits")
+    if str(path).lower().endswith(".npy"):
+        raise FidlensError(f"{path} is an array file, not images; for embeddings computed elsewhere use "
+                           "--detector precomputed")
     if limits is None:
         limits = settings.limits
     source = open_image_source(path, max_images=max_images, subset_seed=subset_seed, limits=limits)
     source_hash = source.content_hash()
-    key = feature_cache_key(source_hash, detector.weights_sha256, want_logits=want_logits)
+    key = feature_cache_key(source_hash, _cache_identity(detector), want_logits=want_logits)
 
     def extract() -> FeatureSet:
         arrays = extract_features(
             source,
             detector,
             batch_size=settings.batch_size,
-            workers=default_workers(next(detector.parameters()).device) if settings.workers is None else settings.workers,
-            device=next(detector.parameters()).device,
+            workers=default_workers(detector.device) if settings.workers is None else settings.workers,
+            device=detector.device,
             want_logits=want_logits,
             progress=settings.progress,
         )
-        meta = provenance(source.describe(), source_hash, detector.weights_name, detector.weights_sha256)
+        meta = _feature_meta(detector, source.describe(), source_hash)
         meta.update(num_images=len(source), names_head=source.names[:3])
-        return FeatureSet(pool3=arrays["pool3"], meta=meta, logits=arrays.get("logits"))
+        return FeatureSet(features=arrays["features"], meta=meta, logits=arrays.get("logits"))
 
-    return _cached_features(settings, key, extract)
+    return _with_detector_record(_cached_features(settings, key, extract), detector)
 
 
-def statistics_from_features(features: FeatureSet, covariance: str = "unbiased") -> Statistics:
+def statistics_from_features(features: FeatureSet, covariance: Covariance | str = Covariance.UNBIASED) -> Statistics:
     """Statistics of a feature set, carrying what is needed to compare them later.
 
     The detector, its sha256, the covariance convention and the resize convention go into
@@ -131,33 +183,28 @@ def statistics_from_features(features: FeatureSet, covariance: str = "unbiased")
     resize = known_convention(features.meta, "resize")
     if resize is not None:
         meta["resize"] = resize
-    return Statistics.from_features(features.pool3, covariance=covariance, meta=meta)
+    return Statistics.from_features(features.features, covariance=covariance, meta=meta)
 
 
-def is_statistics_file(path: str | os.PathLike) -> bool:
-    """Whether PATH names a ``.npz`` (statistics or features) rather than an image folder or ZIP."""
-    return str(path).lower().endswith(".npz")
-
-
-def npz_kind(path: str | os.PathLike) -> str:
-    """'statistics' (it has mu or sigma, or no feature array) or 'features', from the headers only."""
-    members = inspect_npz(path, "statistics")
-    if "mu" in members or "sigma" in members or not has_features(members):
-        return "statistics"
-    return "features"
-
-
-def detector_meta(detector: FidInceptionV3) -> dict:
+def detector_meta(detector: Detector) -> dict:
     """The metadata a side computed now with DETECTOR will carry (for checks before extraction)."""
     return {"detector": detector.weights_name, "detector_sha256": detector.weights_sha256,
-            "fidlens_version": __version__}
+            "fidlens_version": __version__, "resize": detector.resize}
+
+
+def _embedding_reader(detector_factory) -> Detector | None:
+    """The detector itself when the factory names one that reads stored embeddings (built now: it is cheap)."""
+    spec = getattr(detector_factory, "spec", None)
+    if spec is None or reads_images(spec):
+        return None
+    return detector_factory()
 
 
 def resolve_statistics(
     spec: str | os.PathLike,
     detector_factory,
     *,
-    covariance: str = "unbiased",
+    covariance: Covariance | str = Covariance.UNBIASED,
     max_images: int | None = None,
     settings: ExtractionSettings | None = None,
 ) -> Statistics:
@@ -166,11 +213,9 @@ def resolve_statistics(
     A statistics file is validated as it is read (`Statistics.load`); its own covariance
     convention stands (``covariance`` applies to features and images only).
     """
-    if is_statistics_file(spec):
-        if npz_kind(spec) == "statistics":
-            return Statistics.load(spec)
-        return statistics_from_features(read_feature_file(spec, max_images=max_images), covariance)
-    features = compute_features(spec, detector_factory(), max_images=max_images, settings=settings)
+    if is_statistics_file(spec) and npz_kind(spec) == "statistics":
+        return Statistics.load(spec)
+    features = resolve_features(spec, detector_factory, max_images=max_images, settings=settings)
     return statistics_from_features(features, covariance)
 
 
@@ -181,7 +226,13 @@ def resolve_features(
     max_images: int | None = None,
     settings: ExtractionSettings | None = None,
 ) -> FeatureSet:
-    """Features of a feature ``.npz`` or of a folder / ZIP; a statistics file is refused with the reason."""
+    """Features of a feature ``.npz`` or of a folder / ZIP; a statistics file is refused with the reason.
+
+    With a detector that reads stored embeddings (``precomputed``), every side is read by it.
+    """
+    reader = _embedding_reader(detector_factory)
+    if reader is not None:
+        return reader.read(spec, max_images=max_images)
     if is_statistics_file(spec):
         return read_feature_file(spec, max_images=max_images)
     return compute_features(spec, detector_factory(), max_images=max_images, settings=settings)
@@ -236,28 +287,34 @@ def kid_between(
     notes = check_comparable(Side(_names(names)[0], a.meta), Side(_names(names)[1], b.meta),
                              allow_mismatch=allow_mismatch, keys=("detector_sha256", "resize"))
     _emit(notes)
-    return kernel_inception_distance(a.pool3, b.pool3, num_subsets=num_subsets, max_subset_size=max_subset_size, seed=seed)
+    return kernel_inception_distance(a.features, b.features, num_subsets=num_subsets, max_subset_size=max_subset_size,
+                                     seed=seed)
 
 
-@dataclass
+@dataclass(frozen=True)
 class GenerationSettings:
     """Which generated set: N images from one latent RandomState, with the sampling options."""
 
     num_images: int
     latent_seed: int = 0
-    truncation_psi: float = 1.0
-    truncation_cutoff: int | None = None
-    noise_mode: str = "const"
-    class_idx: int | None = None
+    sampling: Sampling = DEFAULT_SAMPLING
 
-    def sampling_kwargs(self) -> dict:
-        return {"truncation_psi": self.truncation_psi, "truncation_cutoff": self.truncation_cutoff,
-                "noise_mode": self.noise_mode, "class_idx": self.class_idx}
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> GenerationSettings:
+        """From the flat dict the workflow passes (num_images, latent_seed and the sampling keys)."""
+        sampling = Sampling.from_mapping(values, ignore=("num_images", "latent_seed"))
+        if "num_images" not in values:
+            raise FidlensError("a generated set needs num_images")
+        return cls(values["num_images"], values.get("latent_seed", 0), sampling)
+
+    def record(self) -> dict[str, Any]:
+        """The flat dict recorded in feature metadata and hashed into the cache key (unchanged layout)."""
+        return {"num_images": self.num_images, "latent_seed": self.latent_seed, **self.sampling.as_dict()}
 
 
 def compute_generated_features(
     generator_path: str | os.PathLike,
-    detector: FidInceptionV3,
+    detector: Detector,
     generation: GenerationSettings,
     *,
     which: str = "G_ema",
@@ -271,18 +328,19 @@ def compute_generated_features(
     from fidlens.generators.load import load_generator
 
     settings = settings or ExtractionSettings()
-    content = json.dumps({"generator": file_sha256(generator_path), "which": which, **vars(generation)}, sort_keys=True)
+    content = json.dumps({"generator": file_sha256(generator_path), "which": which, **generation.record()},
+                         sort_keys=True)
     source_hash = hashlib.sha256(content.encode()).hexdigest()
-    key = feature_cache_key(source_hash, detector.weights_sha256, want_logits=detector.has_logits)
+    key = feature_cache_key(source_hash, _cache_identity(detector), want_logits=detector.has_logits)
 
     def generate_and_extract() -> FeatureSet:
-        G = load_generator(generator_path, which=which).to(next(detector.parameters()).device)
+        G = load_generator(generator_path, which=which).to(detector.device)
         arrays = generated_features(G, detector, generation.num_images, generation.latent_seed,
                                     batch_size=settings.batch_size, progress=settings.progress,
-                                    want_logits=detector.has_logits, **generation.sampling_kwargs())
-        description = {"kind": "generated", "generator": G.label, "path": str(generator_path), **vars(generation)}
-        meta = provenance(description, source_hash, detector.weights_name, detector.weights_sha256)
+                                    want_logits=detector.has_logits, sampling=generation.sampling)
+        description = {"kind": "generated", "generator": G.label, "path": str(generator_path), **generation.record()}
+        meta = _feature_meta(detector, description, source_hash)
         meta["num_images"] = generation.num_images
-        return FeatureSet(pool3=arrays["pool3"], meta=meta, logits=arrays.get("logits"))
+        return FeatureSet(features=arrays["features"], meta=meta, logits=arrays.get("logits"))
 
-    return _cached_features(settings, key, generate_and_extract)
+    return _with_detector_record(_cached_features(settings, key, generate_and_extract), detector)

@@ -11,9 +11,6 @@ import numpy as np
 import torch
 from torch import nn
 
-NOISE_MODES = ("const", "random", "none")
-
-
 class GeneratorBase(nn.Module):
     """Common attributes: z_dim, c_dim, w_dim, num_ws, img_resolution, img_channels, kind, label."""
 

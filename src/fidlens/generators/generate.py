@@ -16,11 +16,12 @@ import torch
 from PIL import Image
 
 from fidlens.core.errors import FidlensError
-from fidlens.generators.base import NOISE_MODES, GeneratorBase, to_uint8, z_from_seed
-from fidlens.detectors.inception import FidInceptionV3
+from fidlens.generators.base import GeneratorBase, to_uint8, z_from_seed
+from fidlens.detectors.base import Detector
 from fidlens.generators.latents import MAX_SEED  # NVIDIA seeds seed numpy's RandomState: 32-bit integers
 from fidlens.core.precision import exact_math
 from fidlens.core.progress import progress_bar
+from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
 
 MAX_SEEDS_PER_RUN = 1_000_000  # more is a typo ('0-4294967295'), and the list alone would fill memory
 
@@ -67,41 +68,33 @@ def class_labels(G: GeneratorBase, class_idx: int | None, n: int, device: torch.
     return c
 
 
-def _check_noise_mode(noise_mode: str) -> None:
-    if noise_mode not in NOISE_MODES:
-        raise FidlensError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not '{noise_mode}'")
-
-
 @torch.no_grad()
 @exact_math()  # full float32 on GPUs, every call (see fidlens.core.precision)
-def ws_for_latents(G: GeneratorBase, z: np.ndarray, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                   class_idx: int | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The mapping output (N, num_ws, w_dim) for latents z (N, z_dim)."""
+def ws_for_latents(G: GeneratorBase, z: np.ndarray, *, sampling: Sampling = DEFAULT_SAMPLING,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """The mapping output (N, num_ws, w_dim) for latents z (N, z_dim), with the sampling's truncation and class."""
     device = torch.device(device)
     zt = torch.from_numpy(np.asarray(z, dtype=np.float32)).to(device)
-    c = class_labels(G, class_idx, zt.shape[0], device)
-    return G.mapping(zt, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+    c = class_labels(G, sampling.class_idx, zt.shape[0], device)
+    return G.mapping(zt, c, **sampling.mapping_kwargs())
 
 
 @torch.no_grad()
 @exact_math()
-def synthesize_uint8(G: GeneratorBase, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-    """uint8 NCHW images from ws, converted as the reference does."""
-    _check_noise_mode(noise_mode)
-    return to_uint8(G.synthesis(ws, noise_mode=noise_mode))
+def synthesize_uint8(G: GeneratorBase, ws: torch.Tensor, sampling: Sampling = DEFAULT_SAMPLING) -> torch.Tensor:
+    """uint8 NCHW images from ws with the sampling's noise mode, converted as the reference does."""
+    return to_uint8(G.synthesis(ws, noise_mode=sampling.noise_mode))
 
 
-def images_for_seeds(G: GeneratorBase, seeds: Sequence[int], *, truncation_psi: float = 1.0,
-                     truncation_cutoff: int | None = None, noise_mode: str = "const", class_idx: int | None = None,
+def images_for_seeds(G: GeneratorBase, seeds: Sequence[int], *, sampling: Sampling = DEFAULT_SAMPLING,
                      device: torch.device | str = "cpu") -> torch.Tensor:
     z = np.concatenate([z_from_seed(s, G.z_dim) for s in seeds])
-    ws = ws_for_latents(G, z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                        class_idx=class_idx, device=device)
-    return synthesize_uint8(G, ws, noise_mode)
+    ws = ws_for_latents(G, z, sampling=sampling, device=device)
+    return synthesize_uint8(G, ws, sampling)
 
 
 def save_seed_images(G: GeneratorBase, seeds: Sequence[int], outdir: str | os.PathLike, *, batch_size: int = 8,
-                     **kwargs) -> list[Path]:
+                     sampling: Sampling = DEFAULT_SAMPLING, device: torch.device | str = "cpu") -> list[Path]:
     """Write ``outdir/seed0000.png`` … (PNG, native size; RGB, or greyscale for one-channel generators) for each seed."""
     from fidlens.core.atomic import atomic_path
 
@@ -110,7 +103,7 @@ def save_seed_images(G: GeneratorBase, seeds: Sequence[int], outdir: str | os.Pa
     written = []
     for start in progress_bar(range(0, len(seeds), batch_size), desc="generate", unit="batch"):
         chunk = list(seeds[start : start + batch_size])
-        images = images_for_seeds(G, chunk, **kwargs).permute(0, 2, 3, 1).cpu().numpy()
+        images = images_for_seeds(G, chunk, sampling=sampling, device=device).permute(0, 2, 3, 1).cpu().numpy()
         for seed, image in zip(chunk, images):
             path = outdir / f"seed{seed:04d}.png"
             with atomic_path(path) as tmp:
@@ -120,14 +113,12 @@ def save_seed_images(G: GeneratorBase, seeds: Sequence[int], outdir: str | os.Pa
 
 
 def latent_batches(G: GeneratorBase, z: np.ndarray, *, batch_size: int = 32,
-                   edit_ws: Callable[[torch.Tensor], torch.Tensor] | None = None, truncation_psi: float = 1.0,
-                   truncation_cutoff: int | None = None, noise_mode: str = "const", class_idx: int | None = None,
-                   device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
+                   edit_ws: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                   sampling: Sampling = DEFAULT_SAMPLING, device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
     """uint8 NCHW batches of the images of latents z (N × z_dim); ``edit_ws`` may change each batch's ws."""
     for start in range(0, len(z), batch_size):
-        ws = ws_for_latents(G, z[start : start + batch_size], truncation_psi=truncation_psi,
-                            truncation_cutoff=truncation_cutoff, class_idx=class_idx, device=device)
-        yield synthesize_uint8(G, ws if edit_ws is None else edit_ws(ws), noise_mode)
+        ws = ws_for_latents(G, z[start : start + batch_size], sampling=sampling, device=device)
+        yield synthesize_uint8(G, ws if edit_ws is None else edit_ws(ws), sampling)
 
 
 def generated_batches(G: GeneratorBase, num_images: int, latent_seed: int, **kwargs) -> Iterator[torch.Tensor]:
@@ -135,23 +126,24 @@ def generated_batches(G: GeneratorBase, num_images: int, latent_seed: int, **kwa
     yield from latent_batches(G, np.random.RandomState(latent_seed).randn(num_images, G.z_dim), **kwargs)
 
 
-def generated_features(G: GeneratorBase, detector: FidInceptionV3, num_images: int, latent_seed: int, *,
+def generated_features(G: GeneratorBase, detector: Detector, num_images: int, latent_seed: int, *,
                        batch_size: int = 32, progress: bool = True, want_logits: bool = False,
-                       **kwargs) -> dict[str, np.ndarray]:
-    """pool3 features (float32) of a generated set, and its logits on request, batch by batch."""
-    device = next(detector.parameters()).device
-    out = {"pool3": np.empty((num_images, 2048), dtype=np.float32)}
+                       sampling: Sampling = DEFAULT_SAMPLING) -> dict[str, np.ndarray]:
+    """The detector's features (float32) of a generated set, and its logits on request, batch by batch."""
+    device = detector.device
+    out = {"features": np.empty((num_images, detector.feature_dim), dtype=np.float32)}
     if want_logits:
-        out["logits"] = np.empty((num_images, 1008), dtype=np.float32)
+        out["logits"] = np.empty((num_images, detector.logits_dim), dtype=np.float32)
     done = 0
     with progress_bar(total=num_images, desc="generated features", unit="img", disable=not progress) as bar:
-        for images in generated_batches(G, num_images, latent_seed, batch_size=batch_size, device=device, **kwargs):
+        for images in generated_batches(G, num_images, latent_seed, batch_size=batch_size, device=device,
+                                        sampling=sampling):
             with torch.inference_mode():
-                result = detector.extract(images.to(device), want_logits=want_logits)
-            n = len(result.pool3)
-            out["pool3"][done : done + n] = result.pool3.float().cpu().numpy()
+                result = detector.features(images.to(device), want_logits=want_logits)
+            n = len(result["features"])
+            out["features"][done : done + n] = result["features"].float().cpu().numpy()
             if want_logits:
-                out["logits"][done : done + n] = result.logits.float().cpu().numpy()
+                out["logits"][done : done + n] = result["logits"].float().cpu().numpy()
             done += n
             bar.update(n)
     return out

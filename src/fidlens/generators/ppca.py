@@ -19,7 +19,8 @@ from PIL import Image
 from fidlens.core.atomic import atomic_path
 from fidlens.data.datasets import open_image_source
 from fidlens.core.errors import FidlensError
-from fidlens.generators.base import NOISE_MODES, GeneratorBase
+from fidlens.generators.base import GeneratorBase
+from fidlens.generators.sampling import check_noise_mode
 
 DEMO_LABEL = "PPCA demo generator (probabilistic PCA on ORL faces, not a GAN)"
 
@@ -54,8 +55,7 @@ class _PPCASynthesis(torch.nn.Module):
         self.register_buffer("noise_const", torch.zeros(pixels))
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not '{noise_mode}'")
+        check_noise_mode(noise_mode)
         x = ws[:, 0] @ self.basis.T + self.mean
         if noise_mode == "const":
             x = x + self.noise_std * self.noise_const

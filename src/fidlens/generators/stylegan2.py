@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fidlens.generators.base import NOISE_MODES, GeneratorBase
+from fidlens.generators.base import GeneratorBase
 from fidlens.generators.ops import (
     ACTIVATIONS,
     FullyConnectedLayer,
@@ -48,6 +48,7 @@ from fidlens.generators.ops import (
     setup_filter,
     upsample2d,
 )
+from fidlens.generators.sampling import check_noise_mode
 
 __all__ = [
     "Conv2dLayer",
@@ -61,11 +62,6 @@ __all__ = [
 ]
 
 _DEFAULT_FILTER = (1, 3, 3, 1)
-
-
-def _check_noise_mode(noise_mode: str) -> None:
-    if noise_mode not in NOISE_MODES:
-        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
 
 
 class Conv2dLayer(nn.Module):
@@ -260,7 +256,7 @@ class SynthesisLayer(nn.Module):
         fused_modconv: bool = True,
         gain: float = 1,
     ) -> torch.Tensor:
-        _check_noise_mode(noise_mode)
+        check_noise_mode(noise_mode)
         styles = self.affine(w)
         noise = None
         if self.use_noise and noise_mode == "random":
@@ -449,7 +445,7 @@ class SynthesisNetwork(nn.Module):
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "random", **block_kwargs
                 ) -> torch.Tensor:
-        _check_noise_mode(noise_mode)
+        check_noise_mode(noise_mode)
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), "
                              f"got {tuple(ws.shape)}")

@@ -39,8 +39,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fidlens.generators.base import NOISE_MODES, GeneratorBase
+from fidlens.generators.base import GeneratorBase
 from fidlens.generators.ops import FullyConnectedLayer, bias_act, upfirdn2d
+from fidlens.generators.sampling import check_noise_mode
 from fidlens.generators.stylegan2 import MappingNetwork
 
 __all__ = [
@@ -193,11 +194,6 @@ def modulated_conv2d(
     w = w.reshape(-1, in_channels, kh, kw)
     x = F.conv2d(x, w.to(x.dtype), padding=padding, groups=batch_size)
     return x.reshape(batch_size, -1, *x.shape[2:])
-
-
-def _check_noise_mode(noise_mode: str) -> None:
-    if noise_mode not in NOISE_MODES:
-        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
 
 
 def _split_known(kwargs: Mapping[str, Any], known: tuple[str, ...], where: str) -> dict[str, Any]:
@@ -414,7 +410,7 @@ class SynthesisLayer(nn.Module):
         update_emas: bool = False,
     ) -> torch.Tensor:
         # noise_mode / force_fp32: accepted for call compatibility; no noise, always float32.
-        _check_noise_mode(noise_mode)
+        check_noise_mode(noise_mode)
         expected = [self.in_channels, int(self.in_size[1]), int(self.in_size[0])]
         if list(x.shape[1:]) != expected:
             raise ValueError(
@@ -569,7 +565,7 @@ class SynthesisNetwork(nn.Module):
         **_ignored: Any,
     ) -> torch.Tensor:
         """``noise_mode`` is validated and otherwise ignored (StyleGAN3 has no noise inputs)."""
-        _check_noise_mode(noise_mode)
+        check_noise_mode(noise_mode)
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(
                 f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}"

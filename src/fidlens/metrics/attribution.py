@@ -23,15 +23,14 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from fidlens.core.atomic import write_text_atomic
 from fidlens.core.errors import StatisticsError
+from fidlens.metrics.covariance import Covariance
 from fidlens.metrics.frechet import _drop_noise, frechet_distance, mean_and_covariance
 from fidlens.metrics.rank1_trace import QuadratureInfo, trace_sqrt_rank1_delta
 
@@ -41,10 +40,9 @@ __all__ = [
     "FidAttribution",
     "attribute",
     "ranks_from_delta",
-    "write_ranking_csv",
 ]
 
-COVARIANCES = ("unbiased", "population")
+COVARIANCES = tuple(c.value for c in Covariance)
 _EPS = float(np.finfo(np.float64).eps)
 DEFAULT_RTOL = 1e-12  # quadrature tolerance relative to tr Σr + tr Σ (the scale of FID's terms)
 # A covariance with an eigenvalue below -_NEGATIVE_TOL * (largest) is not a covariance.
@@ -136,8 +134,7 @@ class FidAttribution:
         rtol: float = DEFAULT_RTOL,
         chunk_size: int = 1024,
     ) -> None:
-        if covariance not in COVARIANCES:
-            raise StatisticsError(f"covariance must be one of {COVARIANCES}, not '{covariance}'")
+        convention = Covariance.parse(covariance)
         x = _finite_2d(features, "features")
         n, d = x.shape
         if n < 3:
@@ -145,11 +142,12 @@ class FidAttribution:
         if chunk_size < 1:
             raise StatisticsError(f"chunk_size must be positive, got {chunk_size}")
         self.features, self.n, self.dim = x, n, d
-        self.covariance, self.chunk_size = covariance, chunk_size
+        self.covariance, self.chunk_size = convention.value, chunk_size
+        self._ddof = convention.ddof
         self.ref_mu, self.ref_sigma = _reference(reference_mu, reference_sigma, d)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # N < d is expected and handled here
-            self.mu, self.sigma = mean_and_covariance(x, unbiased=covariance == "unbiased")
+            self.mu, self.sigma = mean_and_covariance(x, unbiased=convention.unbiased)
         factor = _psd_factor(self.ref_sigma)  # (d, r); refuses a non-PSD reference first
         self.fid = frechet_distance(self.ref_mu, self.ref_sigma, self.mu, self.sigma)
         m = factor.T @ (self.sigma @ factor)
@@ -165,7 +163,7 @@ class FidAttribution:
     # ------------------------------------------------------------------ conventions
 
     def _divisor(self, count: int) -> int:
-        return count - 1 if self.covariance == "unbiased" else count
+        return count - self._ddof
 
     def _scales(self, remove: bool) -> tuple[float, float, float]:
         """(a − 1, β', σ): Σ' = a·Σ ∓ β' v vᵀ and the normalised rank-1 coefficient σ = ∓β'/a."""
@@ -263,7 +261,7 @@ def attribute(
         raise StatisticsError(f"{len(names)} names for {len(features)} feature rows")
     model = FidAttribution(features, reference_mu, reference_sigma, covariance=covariance, rtol=rtol)
     delta, info, leak = model.leave_one_out()
-    return Attribution(delta_fid=delta, fid=model.fid, covariance=covariance,
+    return Attribution(delta_fid=delta, fid=model.fid, covariance=model.covariance,
                        names=list(names) if names is not None else None, quadrature=info,
                        extra={"null_space_leak": leak, "rank": model.rank, "tolerance": model.tol})
 
@@ -278,8 +276,3 @@ def ranking_csv_text(result: Attribution) -> str:
         name = result.names[i] if result.names is not None else ""
         writer.writerow([int(i), name, repr(float(result.delta_fid[i])), int(ranks[i])])
     return buffer.getvalue()
-
-
-def write_ranking_csv(path: str | os.PathLike, result: Attribution) -> None:
-    """Write ``ranking.csv`` atomically (see :func:`ranking_csv_text`)."""
-    write_text_atomic(path, ranking_csv_text(result))

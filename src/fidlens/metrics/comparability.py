@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fidlens.core.errors import StatisticsError
+from fidlens.metrics.covariance import Covariance
 
 __all__ = [
     "RESIZE_CONVENTION",
@@ -58,8 +59,8 @@ def known_convention(meta: Mapping[str, Any], key: str) -> str | None:
     before ``resize`` was recorded used the only convention fidlens has ever had.
     """
     if key == "covariance":
-        value = _text(meta.get("covariance"))
-        return value if value in ("unbiased", "population") else None
+        convention = Covariance.read(meta.get("covariance"), assumed=False)
+        return None if convention is None else convention.value
     if key == "resize":
         value = _text(meta.get("resize"))
         if value is None and _text(meta.get("fidlens_version")) is not None:

@@ -15,7 +15,6 @@ counts 0/1): the reference's factor is computed once. See docs/METHODS_metrics.m
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,6 @@ __all__ = [
     "draw_inverse_n",
     "fid_infinity",
     "fit_inverse_n",
-    "plot_inverse_n",
     "size_grid",
     "subset_indices",
 ]
@@ -252,17 +250,3 @@ def draw_inverse_n(result: Extrapolation, *, title: str | None = None):
                  f"images, seed {result.seed}", fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def plot_inverse_n(result: Extrapolation, path: str | os.PathLike, *, title: str | None = None) -> None:
-    """`draw_inverse_n`, written atomically as a PNG."""
-    import matplotlib.pyplot as plt
-
-    from fidlens.core.atomic import atomic_path
-
-    fig = draw_inverse_n(result, title=title)
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-    finally:
-        plt.close(fig)

@@ -21,14 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from fidlens.core import precision
 from fidlens import __version__
 from fidlens.core.atomic import atomic_path
 from fidlens.core.errors import StatisticsError
+from fidlens.metrics.covariance import Covariance
 from fidlens.metrics.frechet import check_statistics, check_statistics_layout, mean_and_covariance
 from fidlens.core.npzread import inspect_npz, read_members
 
-COVARIANCE_CONVENTIONS = ("unbiased", "population")
 # Largest feature array read from a .npz (16 GiB: two million 2048-d float32 features).
 MAX_FEATURE_BYTES = 16 * 2**30
 _MAX_META_BYTES = 16 * 2**20
@@ -55,16 +54,34 @@ def _meta_array(value: Any) -> np.ndarray:
     return np.array(str(value))
 
 
-@dataclass
+@dataclass(init=False)
 class FeatureSet:
-    """Features of one image set with what is needed to trust them later."""
+    """Features of one image set (any detector's: ``features``, N × d) with what is needed to trust them later.
 
-    pool3: np.ndarray
+    Files hold the arrays ``features`` and ``meta`` (and ``logits``); files written before the
+    detector registry call the features ``pool3`` and still load. ``pool3`` stays as a read
+    alias (and a constructor keyword) while callers move to ``features``.
+    """
+
+    features: np.ndarray
     meta: dict[str, Any]
     logits: np.ndarray | None = None
 
+    def __init__(self, features: np.ndarray | None = None, meta: dict[str, Any] | None = None,
+                 logits: np.ndarray | None = None, *, pool3: np.ndarray | None = None):
+        if (features is None) == (pool3 is None):
+            raise TypeError("FeatureSet takes the feature array once: features=... (pool3=... is its old name)")
+        self.features = features if features is not None else pool3
+        self.meta = {} if meta is None else meta
+        self.logits = logits
+
+    @property
+    def pool3(self) -> np.ndarray:
+        """The old name of `features` (Inception's pool3 layer), kept for reading."""
+        return self.features
+
     def save(self, path: str | os.PathLike) -> None:
-        arrays: dict[str, Any] = {"pool3": self.pool3.astype(np.float32), "meta": np.array(json.dumps(self.meta))}
+        arrays: dict[str, Any] = {"features": self.features.astype(np.float32), "meta": np.array(json.dumps(self.meta))}
         if self.logits is not None:
             arrays["logits"] = self.logits.astype(np.float32)
         _save_npz(path, arrays)
@@ -72,13 +89,14 @@ class FeatureSet:
     @classmethod
     def load(cls, path: str | os.PathLike) -> FeatureSet:
         data = _load_npz(path, "feature")
-        if "pool3" not in data or "meta" not in data:
-            raise StatisticsError(f"{path} is not a fidlens feature file (no 'pool3'/'meta' arrays)")
+        key = next((k for k in ("features", "pool3") if k in data), None)
+        if key is None or "meta" not in data:
+            raise StatisticsError(f"{path} is not a fidlens feature file (no 'features'/'meta' arrays)")
         meta = json.loads(str(data["meta"]))
-        pool3 = data["pool3"]
-        if pool3.ndim != 2 or pool3.shape[0] != meta.get("num_images"):
-            raise StatisticsError(f"{path} is damaged: {pool3.shape} features for {meta.get('num_images')} images")
-        return cls(pool3=pool3, meta=meta, logits=data.get("logits"))
+        features = data[key]
+        if features.ndim != 2 or features.shape[0] != meta.get("num_images"):
+            raise StatisticsError(f"{path} is damaged: {features.shape} features for {meta.get('num_images')} images")
+        return cls(features=features, meta=meta, logits=data.get("logits"))
 
 
 @dataclass
@@ -90,12 +108,12 @@ class Statistics:
     meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_features(cls, features: np.ndarray, *, covariance: str = "unbiased", meta: dict | None = None) -> Statistics:
-        if covariance not in COVARIANCE_CONVENTIONS:
-            raise StatisticsError(f"covariance must be one of {COVARIANCE_CONVENTIONS}, not '{covariance}'")
-        mu, sigma = mean_and_covariance(features, unbiased=covariance == "unbiased")
+    def from_features(cls, features: np.ndarray, *, covariance: Covariance | str = Covariance.UNBIASED,
+                      meta: dict | None = None) -> Statistics:
+        convention = Covariance.parse(covariance)
+        mu, sigma = mean_and_covariance(features, unbiased=convention.unbiased)
         info = dict(meta or {})
-        info.update(num_images=int(features.shape[0]), covariance=covariance)
+        info.update(num_images=int(features.shape[0]), covariance=convention.value)  # the plain string, as always
         return cls(mu=mu, sigma=sigma, meta=info)
 
     @property
@@ -147,6 +165,8 @@ class Statistics:
 
 def feature_cache_key(source_hash: str, detector_sha256: str | None, *, want_logits: bool) -> str:
     fields = {"source": source_hash, "detector": detector_sha256, "logits": want_logits, "format": _FEATURE_FORMAT}
+    from fidlens.core import precision  # imports torch: only where features are computed, not to read statistics
+
     if precision.configured()["tf32"]:  # TF32 features never answer an exact run (exact keys stay as they were)
         fields["gpu_precision"] = "tf32"
     payload = json.dumps(fields, sort_keys=True)
@@ -174,19 +194,21 @@ class FeatureCache:
         entry = read_verified(self.path_for(key), key)
         if entry is None:
             return None
-        pool3, meta, logits = entry
-        return FeatureSet(pool3=pool3, meta=meta, logits=logits)
+        features, meta, logits = entry
+        return FeatureSet(features=features, meta=meta, logits=logits)
 
     def put(self, key: str, features: FeatureSet) -> Path:
         """Store `features` under `key`, atomically and with its checksum."""
         from fidlens.core.feature_cache import write_entry
 
         path = self.path_for(key)
-        write_entry(path, key, features.pool3, features.meta, features.logits)
+        write_entry(path, key, features.features, features.meta, features.logits)
         return path
 
 
 def provenance(source_description: dict, source_hash: str, detector_name: str, detector_sha256: str | None) -> dict:
+    from fidlens.core import precision
+
     return {
         "source": source_description,
         "source_hash": source_hash,

@@ -19,8 +19,10 @@ import torch
 from PIL import Image
 
 from fidlens.core.errors import FidlensError, StatisticsError
+from fidlens.metrics.covariance import Covariance
 from fidlens.metrics.frechet import matrix_sqrt_psd, trace_sqrt_psd
-from fidlens.detectors.inception import FidInceptionV3
+from fidlens.detectors.base import Detector, require_heatmaps
+from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
 from fidlens.metrics.stats import Statistics
 
 WEIGHTINGS = ("squared", "absolute")
@@ -54,22 +56,24 @@ class Explanation:
 class FidSensitivity:
     """Reference and generated statistics prepared once; each image costs one forward and one eigh.
 
-    ``generated`` holds the statistics of N−1 images; the explained image makes N.
+    ``generated`` holds the statistics of N−1 images; the explained image makes N. The detector
+    must expose its spatial map (``supports_heatmaps``: the Inception network does).
     """
 
-    def __init__(self, detector: FidInceptionV3, reference: Statistics, generated: Statistics,
+    def __init__(self, detector: Detector, reference: Statistics, generated: Statistics,
                  *, weighting: str = "squared", device: torch.device | str | None = None):
         if weighting not in WEIGHTINGS:
             raise FidlensError(f"weighting must be one of {WEIGHTINGS}, not '{weighting}'")
+        require_heatmaps(detector)
         if reference.mu.shape != generated.mu.shape:
             raise StatisticsError(f"feature dimensions differ: {reference.mu.shape[0]} vs {generated.mu.shape[0]}")
         if generated.num_images < 2:
             raise StatisticsError("the generated statistics must say how many images they hold (num_images ≥ 2)")
-        if not str(generated.meta.get("covariance", "unbiased")).startswith("unbiased"):
+        if Covariance.read(generated.meta.get("covariance", Covariance.UNBIASED)) is not Covariance.UNBIASED:
             raise StatisticsError("the rank-1 update assumes unbiased (N−1) generated statistics")
         self.detector = detector
         self.weighting = weighting
-        self.device = torch.device(device) if device is not None else next(detector.parameters()).device
+        self.device = torch.device(device) if device is not None else torch.device(detector.device)
         as64 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=self.device)
         self.mu_r = as64(reference.mu)
         self.trace_r = float(np.trace(reference.sigma))
@@ -120,16 +124,16 @@ class FidSensitivity:
         if chw.shape[0] not in (1, 3):
             chw = chw.permute(2, 0, 1)
         with torch.inference_mode():
-            out = self.detector.extract(chw[None].to(self.device), want_map=True, want_logits=self.detector.has_logits)
-        loss, grad = self.loss_and_gradient(out.pool3[0])
-        cam = torch.einsum("k,kij->ij", self.channel_weights(grad), out.mixed_10[0].to(torch.float64))
+            out = self.detector.spatial_features(chw[None].to(self.device), want_logits=self.detector.has_logits)
+        loss, grad = self.loss_and_gradient(out["features"][0])
+        cam = torch.einsum("k,kij->ij", self.channel_weights(grad), out["spatial_map"][0].to(torch.float64))
         hwc = chw.permute(1, 2, 0).cpu().numpy()
         if hwc.shape[2] == 1:
             hwc = np.repeat(hwc, 3, axis=2)
         heat, overlay = render_overlay(cam.cpu().numpy(), hwc)
         top = None
-        if out.logits is not None:
-            probs = torch.softmax(out.logits[0].double(), dim=0)
+        if out.get("logits") is not None:
+            probs = torch.softmax(out["logits"][0].double(), dim=0)
             values, indices = probs.topk(top_k)
             top = [(int(i), float(v)) for i, v in zip(indices, values)]
         return Explanation(hwc, cam.cpu().numpy(), overlay, heat, loss, grad.cpu().numpy(), top,
@@ -185,31 +189,15 @@ def class_caption(top: list[tuple[int, float]] | None) -> str:
     return f"Top-1: ImageNet class #{index} (p = {prob:.2f})"
 
 
-def save_heatmap_figure(explanation: Explanation, path: str | os.PathLike, *, title: str, subtitle: str,
-                        show_top10: bool = True) -> None:
-    """Image | overlay with colourbar (| Top-10 bars), FID with/without the image; see heatmap_figures."""
-    from fidlens.studies.heatmap_figures import draw_heatmap_figure
-
-    draw_heatmap_figure(explanation, path, title=title, subtitle=subtitle, show_top10=show_top10)
-
-
-def save_heatmap_grid(explanations: list[Explanation], labels: list[str], rows: int, cols: int,
-                      path: str | os.PathLike, *, title: str, subtitle: str) -> None:
-    """rows × cols tiles of image + overlay, each with its label and ΔFID; see heatmap_figures."""
-    from fidlens.studies.heatmap_figures import draw_heatmap_grid
-
-    draw_heatmap_grid(explanations, labels, rows, cols, path, title=title, subtitle=subtitle)
-
-
 def explain_seeds(sensitivity: FidSensitivity, G, seeds: list[int], *, progress: bool = True,
-                  **sampling) -> list[Explanation]:
+                  sampling: Sampling = DEFAULT_SAMPLING) -> list[Explanation]:
     """Heatmaps of generator images z = RandomState(seed).randn(1, z_dim), one forward each."""
     from fidlens.generators.generate import images_for_seeds
     from fidlens.core.progress import progress_bar
 
     out = []
     for seed in progress_bar(seeds, desc="heatmaps", unit="img", disable=not progress):
-        image = images_for_seeds(G, [seed], device=sensitivity.device, **sampling)[0]
+        image = images_for_seeds(G, [seed], device=sensitivity.device, sampling=sampling)[0]
         out.append(sensitivity.explain(image))
     return out
 

@@ -72,7 +72,7 @@ def _save(fig, path: str | os.PathLike, dpi: int) -> None:
     _pyplot().close(fig)
 
 
-def draw_heatmap_figure(explanation: Explanation, path: str | os.PathLike, *, title: str, subtitle: str,
+def save_heatmap_figure(explanation: Explanation, path: str | os.PathLike, *, title: str, subtitle: str,
                         show_top10: bool = True) -> None:
     """Image | overlay + colourbar (| Top-10 bars when logits exist); the numbers and notes below."""
     plt = _pyplot()
@@ -107,7 +107,7 @@ def _tile_caption(label: str, ex: Explanation) -> str:
     return f"{head}\nΔFID {signed(ex.delta_fid)}"
 
 
-def draw_heatmap_grid(explanations: Sequence[Explanation], labels: Sequence[str], rows: int, cols: int,
+def save_heatmap_grid(explanations: Sequence[Explanation], labels: Sequence[str], rows: int, cols: int,
                       path: str | os.PathLike, *, title: str, subtitle: str) -> None:
     """rows × cols tiles, each the image beside its overlay, captioned with its label and ΔFID."""
     plt = _pyplot()

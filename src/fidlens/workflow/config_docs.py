@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+SCHEMA = Path(__file__).resolve().parents[3] / "config" / "schema.yaml"
 
 
 def _type(spec: dict) -> str:

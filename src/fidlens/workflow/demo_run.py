@@ -1,8 +1,9 @@
 """Run the demo's Snakemake command and record how long it took and when the headline appeared.
 
 ``make demo`` runs ``python -m fidlens.workflow.demo_run -- snakemake ...``: the command's output is
-passed through unchanged, and ``results/demo_run.json`` records the wall time, the number of
-jobs, the seconds until the headline table and figure were written, the cores and the machine.
+passed through unchanged, and ``demo_run.json`` in the demo's results folder (``results/demo/``)
+records the wall time, the number of jobs, the seconds until the headline table and figure were
+written, the cores and the machine. Paths come from the demo config's plan (`demo_plan`).
 The README's timing sentence is rendered from that record (``fidlens.workflow.readme_numbers``), so
 the README never quotes a time nobody measured.
 """
@@ -20,9 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fidlens.core.atomic import atomic_path
+from fidlens.workflow.targets import demo_plan
 
-HEADLINE = ("results/tables/fid_demo.csv", "results/figures/fid_vs_distortion.png")
-RECORD = Path("results/demo_run.json")
+_DEMO = demo_plan()
+HEADLINE = (_DEMO.demo_table(), _DEMO.demo_figure())
+RECORD = Path(_DEMO.results) / "demo_run.json"
 _STEPS = re.compile(r"(\d+) of (\d+) steps \(100%\) done")
 
 

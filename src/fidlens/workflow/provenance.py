@@ -378,13 +378,18 @@ def record_provenance(outputs: Iterable[str | os.PathLike], *, rule: str | None,
 
 
 def record_job_provenance(snakemake: Any, extra: Iterable[str | os.PathLike] = (),
-                          hash_limit: int = HASH_LIMIT) -> list[Path]:
+                          hash_limit: int = HASH_LIMIT, *, declared_folders: bool = True) -> list[Path]:
     """`record_provenance` for the running Snakemake job (the ``snakemake`` object of a script).
 
     `extra`: files or folders the job writes beside its declared outputs (folders: every table
-    and figure inside). The git commit is that of the checkout holding the script.
+    and figure inside). ``declared_folders=False`` skips declared outputs that are folders (a set
+    of images must not gain records among its files). The git commit is that of the checkout
+    holding the script.
     """
-    outputs = [*list(getattr(snakemake, "output", []) or []), *extra]
+    declared = [os.fspath(o) for o in list(getattr(snakemake, "output", []) or [])]
+    if not declared_folders:
+        declared = [o for o in declared if not Path(o).is_dir()]
+    outputs = [*declared, *extra]
     scriptdir = getattr(snakemake, "scriptdir", None)
     return record_provenance(
         outputs,

@@ -4,13 +4,13 @@ The README holds marked blocks, ``<!-- numbers:NAME -->`` … ``<!-- /numbers:NA
 is rendered from two kinds of checked-in records:
 
 - ``docs/demo_numbers.json``: what a demo run produced (FID table, resampling summary, Table 2,
-  pair maps, the automatic pairs rule, the run's timing). ``collect`` writes it from a
-  ``results/`` folder; ``tests/test_demo_outputs.py`` checks a fresh run's results against it
+  pair maps, the automatic pairs rule, the run's timing). ``collect`` writes it from the demo's
+  results folder (``results/demo``); ``tests/test_demo_outputs.py`` checks a fresh run's results against it
   (``make demo && make check-demo``; CI does this), so the README cannot quote numbers the
   code no longer produces.
 - ``benchmarks/records/gpu_check_*.json``: what ``benchmarks/gpu_check.py`` printed on a GPU.
 
-``python -m fidlens.workflow.readme_numbers collect results`` then ``... render`` (``make readme-numbers``)
+``python -m fidlens.workflow.readme_numbers collect results/demo`` then ``... render`` (``make readme-numbers``)
 rewrites the blocks; ``tests/test_docs.py`` fails when a block differs from its rendering.
 """
 
@@ -26,8 +26,11 @@ from typing import Any
 import yaml
 
 from fidlens.core.atomic import atomic_path
+from fidlens.workflow.targets import demo_plan
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
+# Where the demo writes (config/demo.yaml's run): the paths the README's sentences name.
+DEMO_RESULTS = demo_plan().results
 SNAPSHOT = REPO / "docs" / "demo_numbers.json"
 README = REPO / "README.md"
 GPU_RECORDS = REPO / "benchmarks" / "records"
@@ -118,7 +121,7 @@ def render_timing(numbers: dict[str, Any]) -> str:
     headline = [v for v in t["headline_s"].values() if v is not None]
     first = f" The headline table and figure were written {_minutes(max(headline))} after the start." if headline else ""
     return (f"`make demo` ran {t['jobs']} jobs in **{_minutes(t['wall_s'])}** on {t['cores']} CPU cores "
-            f"({t['cpu']}, {t['date']}, measured by `make demo` itself into `results/demo_run.json`).{first}\n")
+            f"({t['cpu']}, {t['date']}, measured by `make demo` itself into `{DEMO_RESULTS}/demo_run.json`).{first}\n")
 
 
 def render_fid_table(numbers: dict[str, Any]) -> str:
@@ -137,7 +140,7 @@ def render_fid_table(numbers: dict[str, Any]) -> str:
         lines.append(f"| {kind} | {clean:.1f} | " + " | ".join(f"{by_level[lv]:.1f}" for lv in levels) + " |")
     n = rows[0]
     return (f"FID of each comparison set ({n['n_images']} images) against the reference ({n['n_reference']} "
-            "images), `results/tables/fid_demo.csv`:\n\n" + "\n".join(lines) + "\n")
+            f"images), `{DEMO_RESULTS}/tables/fid_demo.csv`:\n\n" + "\n".join(lines) + "\n")
 
 
 def render_resampling(numbers: dict[str, Any]) -> str:
@@ -153,7 +156,7 @@ def render_resampling(numbers: dict[str, Any]) -> str:
         kid = f", KID×1000 from {r['baseline_kid_x1000']:.1f} to {r['best_kid_x1000']:.1f}"
     return (f"In {r['iterations']} iterations over {r['candidates']} candidates the FID of a resampled draw "
             f"falls from **{r['baseline_fid']:.2f} to {r['best_fid']:.2f}** (best at iteration "
-            f"{r['best_iteration']}){kid}{mass} (`results/resampling/{r['run']}/{r['mode']}/summary.json`).\n")
+            f"{r['best_iteration']}){kid}{mass} (`{DEMO_RESULTS}/resampling/{r['run']}/{r['mode']}/summary.json`).\n")
 
 
 def render_pairs(numbers: dict[str, Any]) -> str:
@@ -175,7 +178,7 @@ def render_pairs(numbers: dict[str, Any]) -> str:
             f"of them against {100 * t['face_rate']:.0f} % overall) and the w-space fix helps "
             f"({100 * t['face_rate_Sub_Good']:.0f} %), while FID moves by {moved:.2f} on a value of {t['FID']:.0f}. "
             f"FID preferred the good image in {maps['good_preferred']} of the {maps['pairs']} swaps "
-            "(`results/pairs/demo/maps.md`).\n")
+            f"(`{DEMO_RESULTS}/pairs/demo/maps.md`).\n")
 
 
 def render_auto_pairs(numbers: dict[str, Any]) -> str:
@@ -185,7 +188,7 @@ def render_auto_pairs(numbers: dict[str, Any]) -> str:
     faces = p["candidate_faces"]
     seen = f"The detector finds a face in {faces[0]} of the {faces[1]} candidate seeds. " if faces else ""
     return (f"{seen}The bad seeds are {', '.join(p['bad_seeds'])}. The rule as the run wrote it into "
-            f"`results/pairs/demo/pairs.yaml`: “{p['rule']}”.\n")
+            f"`{DEMO_RESULTS}/pairs/demo/pairs.yaml`: “{p['rule']}”.\n")
 
 
 def _gpu_rows() -> list[dict[str, Any]]:
@@ -258,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                 Path(tmp).write_text(new)
         print("README number blocks " + ("rewritten" if new != text else "already current"))
         return 0
-    print("usage: python -m fidlens.workflow.readme_numbers collect RESULTS | render", file=sys.stderr)
+    print(f"usage: python -m fidlens.workflow.readme_numbers collect RESULTS (the demo's: {DEMO_RESULTS}) | render",
+          file=sys.stderr)
     return 2
 
 

@@ -16,16 +16,17 @@ import torch
 
 from fidlens.generators.generate import latent_batches
 from fidlens.generators.base import GeneratorBase
+from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
 from fidlens.core.progress import progress_bar
 from fidlens.generators.latents import LatentRef, latents_z
 from fidlens.studies.pairs.spec import Pair, PairsFile
 
 
 def _scores(G: GeneratorBase, refs: list[LatentRef], score: Callable[[np.ndarray], float], step: float,
-            device: torch.device, batch_size: int, noise_mode: str, mapping: dict) -> np.ndarray:
+            device: torch.device, batch_size: int, sampling: Sampling) -> np.ndarray:
     out = []
     z = latents_z(refs, G.z_dim, step)
-    for images in latent_batches(G, z, batch_size=batch_size, noise_mode=noise_mode, device=device, **mapping):
+    for images in latent_batches(G, z, batch_size=batch_size, sampling=sampling, device=device):
         out.extend(score(im) for im in images.permute(0, 2, 3, 1).cpu().numpy())
     return np.asarray(out, dtype=np.float64)
 
@@ -49,13 +50,13 @@ def _tie_note(seed_scores: np.ndarray, chosen: np.ndarray) -> str:
 
 def choose_pairs_by_faces(G: GeneratorBase, score: Callable[[np.ndarray], float], *, candidates: int = 200,
                           count: int = 6, probes: int = 200, step: float = 0.5, batch_size: int = 32,
-                          device: torch.device | str = "cpu", progress: bool = True, noise_mode: str = "const",
-                          **mapping) -> PairsFile:
+                          device: torch.device | str = "cpu", progress: bool = True,
+                          sampling: Sampling = DEFAULT_SAMPLING) -> PairsFile:
     """The demo's pairs: the worst-scoring seeds and, for each, its best-scoring probe."""
     device = torch.device(device)
 
     def scores(refs: list[LatentRef]) -> np.ndarray:
-        return _scores(G, refs, score, step, device, batch_size, noise_mode, mapping)
+        return _scores(G, refs, score, step, device, batch_size, sampling)
 
     seeds = [LatentRef(s) for s in range(candidates)]
     seed_scores = scores(seeds)

@@ -18,6 +18,7 @@ import torch
 from fidlens.core.atomic import atomic_path
 from fidlens.generators.generate import latent_batches
 from fidlens.generators.base import GeneratorBase
+from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
 from fidlens.studies.heatmap import (
     Explanation,
     FidSensitivity,
@@ -33,15 +34,15 @@ from fidlens.studies.pairs.spec import Pair
 
 
 def latent_image(G: GeneratorBase, ref: LatentRef, probe_step: float, *, device: torch.device,
-                 **sampling) -> torch.Tensor:
-    """The uint8 CHW image of one seed or probe (``sampling`` as for latent_batches)."""
-    return next(latent_batches(G, latent_z(ref, G.z_dim, probe_step), device=device, **sampling))[0]
+                 sampling: Sampling = DEFAULT_SAMPLING) -> torch.Tensor:
+    """The uint8 CHW image of one seed or probe."""
+    return next(latent_batches(G, latent_z(ref, G.z_dim, probe_step), device=device, sampling=sampling))[0]
 
 
-def explain_pair(sensitivity: FidSensitivity, G: GeneratorBase, pair: Pair, probe_step: float,
-                 **sampling) -> tuple[Explanation, Explanation]:
-    bad = latent_image(G, pair.bad, probe_step, device=sensitivity.device, **sampling)
-    good = latent_image(G, pair.good, probe_step, device=sensitivity.device, **sampling)
+def explain_pair(sensitivity: FidSensitivity, G: GeneratorBase, pair: Pair, probe_step: float, *,
+                 sampling: Sampling = DEFAULT_SAMPLING) -> tuple[Explanation, Explanation]:
+    bad = latent_image(G, pair.bad, probe_step, device=sensitivity.device, sampling=sampling)
+    good = latent_image(G, pair.good, probe_step, device=sensitivity.device, sampling=sampling)
     return sensitivity.explain(bad), sensitivity.explain(good)
 
 

@@ -23,6 +23,7 @@ from fidlens.core.errors import FidlensError
 from fidlens.studies.pairs.faces import NO_FACE_SCORE, FaceDetector
 from fidlens.generators.generate import latent_batches
 from fidlens.generators.base import GeneratorBase, z_from_seed
+from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
 from fidlens.core.progress import progress_bar
 from fidlens.generators.latents import MAX_SEED, LatentRef, probe_offsets
 
@@ -102,15 +103,15 @@ def _tile_image(image: np.ndarray, tile: int) -> Image.Image:
 
 def render_probes(G: GeneratorBase, z: np.ndarray, *, tile: int, batch_size: int = 16,
                   detector: FaceDetector | None = None, progress: bool = True,
-                  **sampling) -> tuple[list[Image.Image], np.ndarray | None]:
+                  sampling: Sampling = DEFAULT_SAMPLING,
+                  device: torch.device | str = "cpu") -> tuple[list[Image.Image], np.ndarray | None]:
     """Tiles for each z, and face scores at full resolution when a detector is given.
 
-    ``sampling`` takes latent_batches' truncation_psi, truncation_cutoff, noise_mode, class_idx
-    and device. Images are shrunk batch by batch, so 1024² models fit.
+    Images are shrunk batch by batch, so 1024² models fit.
     """
     tiles: list[Image.Image] = []
     scores: list[np.ndarray] = []
-    batches = latent_batches(G, z, batch_size=batch_size, **sampling)
+    batches = latent_batches(G, z, batch_size=batch_size, sampling=sampling, device=device)
     for images in progress_bar(batches, total=-(-len(z) // batch_size), desc="probes", unit="batch", disable=not progress):
         images = images.cpu()
         if detector is not None:
@@ -168,12 +169,12 @@ def _format_score(score: float) -> str:
     return f"{score:.2f}" if score > NO_FACE_SCORE else "no face"
 
 
-def _settings_line(G: GeneratorBase, step: float, count: int, sampling: dict) -> str:
-    cls = sampling.get("class_idx")
-    cutoff = sampling.get("truncation_cutoff")
-    parts = [f"probe step {step:g}", f"{count} probes", f"truncation ψ {sampling.get('truncation_psi', 1.0):g}"
+def _settings_line(G: GeneratorBase, step: float, count: int, sampling: Sampling) -> str:
+    cls = sampling.class_idx
+    cutoff = sampling.truncation_cutoff
+    parts = [f"probe step {step:g}", f"{count} probes", f"truncation ψ {sampling.truncation_psi:g}"
              + (f" (first {cutoff} ws)" if cutoff is not None else ""),
-             f"noise mode {sampling.get('noise_mode', 'const')}", f"class {cls if cls is not None else '—'}",
+             f"noise mode {sampling.noise_mode}", f"class {cls if cls is not None else '—'}",
              f"{G.img_resolution}² px, {G.img_channels} channel{'s' if G.img_channels != 1 else ''}"]
     return " · ".join(parts)
 
@@ -237,9 +238,8 @@ _STYLE = ("body{font-family:sans-serif;margin:1em}table{border-collapse:collapse
 
 def probe_html(G: GeneratorBase, refs: list[LatentRef], step: float, sheet_name: str, layout: SheetLayout, *,
                face_scores: np.ndarray | None = None, detector: FaceDetector | None = None,
-               sampling: dict | None = None) -> str:
+               sampling: Sampling = DEFAULT_SAMPLING) -> str:
     """The static page: settings, how-to, the sheet with clickable tiles, and the number → name table."""
-    sampling = sampling or {}
     seed, count = refs[0].seed, len(refs) - 1
     hinted = best_probes(face_scores)
     title = f"Probes around seed {seed}"
@@ -267,8 +267,7 @@ def probe_file_stem(seed: int, step: float) -> str:
 
 
 def write_probe_page(G: GeneratorBase, seed: int, outdir: str | os.PathLike, *, count: int = 200, step: float = 0.5,
-                     columns: int = 20, tile: int = 128, truncation_psi: float = 1.0,
-                     truncation_cutoff: int | None = None, noise_mode: str = "const", class_idx: int | None = None,
+                     columns: int = 20, tile: int = 128, sampling: Sampling = DEFAULT_SAMPLING,
                      device: torch.device | str = "cpu", batch_size: int = 16, face_scores: bool = True,
                      progress: bool = True) -> ProbePage:
     """Write ``OUTDIR/seed0123_step0.5.png`` (contact sheet) and ``.html`` (the page); G must be on ``device``."""
@@ -276,10 +275,8 @@ def write_probe_page(G: GeneratorBase, seed: int, outdir: str | os.PathLike, *, 
     refs = probe_refs(seed, count)
     z = probe_z(seed, count, step, G.z_dim)
     detector = FaceDetector() if face_scores else None
-    sampling = {"truncation_psi": truncation_psi, "truncation_cutoff": truncation_cutoff,
-                "noise_mode": noise_mode, "class_idx": class_idx}
     tiles, scores = render_probes(G, z, tile=tile, batch_size=batch_size, detector=detector, progress=progress,
-                                  device=device, **sampling)
+                                  device=device, sampling=sampling)
     layout = SheetLayout(columns, tile)
     labels = [f"bad {seed}" if k == 0 else str(k) for k in range(count + 1)]
     stem = probe_file_stem(seed, step)

@@ -14,11 +14,14 @@ w′ = w + mean(W_good) − mean(W_bad), on every layer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from fidlens.core.errors import FidlensError
+
+if TYPE_CHECKING:  # torch only where ws are edited: reading a saved study (Table 2) needs none
+    import torch
 
 DEFAULT_FRACTION = 0.015
 
@@ -52,6 +55,8 @@ class PairDirection:
         """w′ = w + mean(W_good) − mean(W_bad) on every layer of ws (N × num_ws × w_dim)."""
         if ws.ndim != 3 or ws.shape[2] != self.step.shape[0]:
             raise FidlensError(f"expected ws of shape (N, num_ws, {self.step.shape[0]}), got {tuple(ws.shape)}")
+        import torch
+
         step = torch.as_tensor(self.step, dtype=torch.float64, device=ws.device)
         return (ws.to(torch.float64) + step).to(ws.dtype)
 

@@ -11,10 +11,10 @@ table and the figures is saved in one ``study.npz``; ``selection.csv`` lists eve
 from __future__ import annotations
 
 import csv
-import json
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,14 +23,15 @@ from fidlens.core.atomic import atomic_path
 from fidlens.core.errors import FidlensError
 from fidlens.generators.generate import latent_batches, ws_for_latents
 from fidlens.generators.base import GeneratorBase
-from fidlens.detectors.inception import FidInceptionV3
+from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
+from fidlens.detectors.base import Detector
 from fidlens.core.progress import progress_bar
 from fidlens.generators.latents import latents_z
-from fidlens.studies.pairs.selection import DEFAULT_FRACTION, PairDirection, kept_indices, select_smallest
+from fidlens.studies.pairs.selection import DEFAULT_FRACTION, PairDirection, select_smallest
 from fidlens.studies.pairs.spec import PairsFile
+from fidlens.studies.pairs.study_file import FORMAT, Study
 
 DELETE_MODES = ("shrink", "refill")
-FORMAT = "fidlens-pairs-study-1"
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,7 @@ class StudySettings:
     fraction: float = DEFAULT_FRACTION
     delete_mode: str = "shrink"
     batch_size: int = 16
-    truncation_psi: float = 1.0
-    truncation_cutoff: int | None = None
-    noise_mode: str = "const"
-    class_idx: int | None = None
+    sampling: Sampling = DEFAULT_SAMPLING  # the generator settings every image of the study is made with
 
     def __post_init__(self) -> None:
         if self.delete_mode not in DELETE_MODES:
@@ -51,41 +49,49 @@ class StudySettings:
         if self.num_images < 2:
             raise FidlensError("a pairs study needs at least 2 generated images")
 
-    def sampling(self) -> dict:
-        """The generator settings every image of the study is made with."""
-        return {"truncation_psi": self.truncation_psi, "truncation_cutoff": self.truncation_cutoff,
-                "noise_mode": self.noise_mode, "class_idx": self.class_idx}
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> StudySettings:
+        """From the flat dict the workflow passes: the study's own keys and the sampling keys side by side."""
+        own = [f.name for f in fields(cls) if f.name != "sampling"]
+        sampling = Sampling.from_mapping(values, ignore=own)
+        return cls(**{key: values[key] for key in own if key in values}, sampling=sampling)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The flat record written into study.npz (the layout it had before `Sampling` existed)."""
+        record = asdict(self)
+        record.update(record.pop("sampling"))
+        return record
 
 
 class _Imager:
     """Latents → w's, and latents → uint8 images → (pool3, face flags), batch by batch."""
 
-    def __init__(self, G: GeneratorBase, detector: FidInceptionV3, settings: StudySettings,
+    def __init__(self, G: GeneratorBase, detector: Detector, settings: StudySettings,
                  has_face: Callable[[np.ndarray], bool] | None, progress: bool):
         self.G, self.detector, self.settings = G, detector, settings
         self.has_face, self.progress = has_face, progress
-        self.sampling = {**settings.sampling(), "device": next(detector.parameters()).device}
+        self.device = detector.device
 
     def w(self, z: np.ndarray) -> np.ndarray:
         """The first layer's w (N × w_dim, float64), in batches."""
-        mapping = {k: v for k, v in self.sampling.items() if k != "noise_mode"}
         step = max(self.settings.batch_size, 256)
-        parts = [ws_for_latents(self.G, z[i : i + step], **mapping)[:, 0].double().cpu().numpy()
+        parts = [ws_for_latents(self.G, z[i : i + step], sampling=self.settings.sampling,
+                                device=self.device)[:, 0].double().cpu().numpy()
                  for i in range(0, len(z), step)]
         return np.concatenate(parts) if parts else np.empty((0, self.G.w_dim))
 
     def measure(self, z: np.ndarray, desc: str, edit_ws: Callable[[torch.Tensor], torch.Tensor] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
-        """pool3 (N × 2048, float32) and face flags (N, bool; all False without a face detector)."""
-        pool3 = np.empty((len(z), 2048), dtype=np.float32)
+        """Features (N × feature_dim, float32; pool3 for Inception) and face flags (N, bool; all False without a face detector)."""
+        pool3 = np.empty((len(z), self.detector.feature_dim), dtype=np.float32)
         faces = np.zeros(len(z), dtype=bool)
         done = 0
         with progress_bar(total=len(z), desc=desc, unit="img", disable=not self.progress) as bar:
             for images in latent_batches(self.G, z, batch_size=self.settings.batch_size, edit_ws=edit_ws,
-                                         **self.sampling):
+                                         sampling=self.settings.sampling, device=self.device):
                 n = len(images)
                 with torch.inference_mode():
-                    pool3[done : done + n] = self.detector.extract(images).pool3.float().cpu().numpy()
+                    pool3[done : done + n] = self.detector.features(images)["features"].float().cpu().numpy()
                 if self.has_face is not None:
                     faces[done : done + n] = [self.has_face(im) for im in images.permute(0, 2, 3, 1).cpu().numpy()]
                 done += n
@@ -107,7 +113,7 @@ def _refill_latents(imager: _Imager, direction: PairDirection, settings: StudySe
         extra *= 2
 
 
-def run_study(G: GeneratorBase, detector: FidInceptionV3, pairs: PairsFile, settings: StudySettings, *,
+def run_study(G: GeneratorBase, detector: Detector, pairs: PairsFile, settings: StudySettings, *,
               has_face: Callable[[np.ndarray], bool] | None = None, progress: bool = True) -> dict[str, np.ndarray]:
     """Every array the table and figures need, keyed by name (see :func:`save_study`)."""
     imager = _Imager(G, detector, settings, has_face, progress)
@@ -133,71 +139,14 @@ def run_study(G: GeneratorBase, detector: FidInceptionV3, pairs: PairsFile, sett
     return out
 
 
-def study_meta(G: GeneratorBase, detector: FidInceptionV3, pairs: PairsFile, settings: StudySettings,
+def study_meta(G: GeneratorBase, detector: Detector, pairs: PairsFile, settings: StudySettings,
                face_detector: str | None) -> dict:
     return {
         "format": FORMAT, "generator": G.label or G.kind, "generator_kind": G.kind,
-        "detector": detector.weights_name, "face_detector": face_detector, "settings": asdict(settings),
+        "detector": detector.weights_name, "face_detector": face_detector, "settings": settings.as_dict(),
         "num_pairs": len(pairs.pairs), "probe_step": pairs.probe_step, "pairs_source": pairs.source,
         "pairs_rule": pairs.rule,
     }
-
-
-def save_study(arrays: dict[str, np.ndarray], meta: dict, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
-
-
-@dataclass
-class Study:
-    """A saved study, read back with the sets it defines."""
-
-    arrays: dict[str, np.ndarray]
-    meta: dict
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> Study:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except Exception as exc:  # a truncated npz raises several types
-            raise FidlensError(f"cannot read pairs study {path}: {exc}".splitlines()[0]) from None
-        meta = json.loads(str(arrays.pop("meta", "{}")))
-        if meta.get("format") != FORMAT:
-            raise FidlensError(f"{path} is not a fidlens pairs study")
-        return cls(arrays, meta)
-
-    @property
-    def num_images(self) -> int:
-        return len(self.arrays["pool3"])
-
-    @property
-    def selected(self) -> np.ndarray:
-        return self.arrays["selected"]
-
-    @property
-    def kept(self) -> np.ndarray:
-        return kept_indices(self.num_images, self.selected)
-
-    @property
-    def delete_mode(self) -> str:
-        return "refill" if "pool3_refill" in self.arrays else "shrink"
-
-    def replaced_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """Features and face flags of the set with every selected image swapped for its w′ image."""
-        pool3, faces = self.arrays["pool3"].copy(), self.arrays["faces"].copy()
-        pool3[self.selected] = self.arrays["pool3_replaced"]
-        faces[self.selected] = self.arrays["faces_replaced"]
-        return pool3, faces
-
-    def deleted_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """The set without the selected images; refilled from further latents in "refill" mode."""
-        kept = self.kept
-        pool3, faces = self.arrays["pool3"][kept], self.arrays["faces"][kept]
-        if self.delete_mode == "refill":
-            pool3 = np.concatenate([pool3, self.arrays["pool3_refill"]])
-            faces = np.concatenate([faces, self.arrays["faces_refill"]])
-        return pool3, faces
 
 
 def write_selection_csv(study: Study, path: str | os.PathLike) -> None:

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from fidlens.core.atomic import atomic_path
+from fidlens.metrics.covariance import Covariance
 from fidlens.metrics.frechet import FewSamplesWarning, frechet_distance, mean_and_covariance
 from fidlens.metrics.stats import Statistics
-from fidlens.studies.pairs.study import Study
+from fidlens.studies.pairs.study_file import Study
 
 FID_COLUMNS = ("FID", "FID_Replace", "FID_Delete", "FID_Sub_Good", "FID_Sub_Bad")
 FACE_COLUMNS = ("face_rate", "face_rate_Replace", "face_rate_Delete", "face_rate_Sub_Good", "face_rate_Sub_Bad")
@@ -32,16 +33,17 @@ PUBLISHED_KEYS = {"FID": "fid", "FID_Replace": "replace", "FID_Delete": "delete"
                   "FID_Sub_Good": "sub_good", "FID_Sub_Bad": "sub_bad"}
 
 
-def fid_against(features: np.ndarray, reference: Statistics, covariance: str) -> float:
+def fid_against(features: np.ndarray, reference: Statistics, covariance: Covariance | str) -> float:
     """FID of a feature set against reference statistics, float64, the configured convention."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewSamplesWarning)  # the small subsets are reported as such
-        mu, sigma = mean_and_covariance(features, unbiased=covariance == "unbiased")
+        mu, sigma = mean_and_covariance(features, unbiased=Covariance.parse(covariance).unbiased)
     return float(frechet_distance(reference.mu, reference.sigma, mu, sigma))
 
 
-def study_row(study: Study, reference: Statistics, *, covariance: str = "unbiased") -> dict:
+def study_row(study: Study, reference: Statistics, *, covariance: Covariance | str = Covariance.UNBIASED) -> dict:
     """One model's Table 2 row: the five FIDs, the face rates and the set sizes."""
+    covariance = Covariance.parse(covariance)
     a = study.arrays
     replaced, replaced_faces = study.replaced_set()
     deleted, deleted_faces = study.deleted_set()
@@ -56,7 +58,7 @@ def study_row(study: Study, reference: Statistics, *, covariance: str = "unbiase
     row: dict = {"num_images": study.num_images, "num_selected": len(study.selected),
                  "num_delete_set": len(deleted), "delete_mode": study.delete_mode,
                  "fraction": study.meta["settings"]["fraction"], "num_pairs": study.meta["num_pairs"],
-                 "covariance": covariance, "reference_images": reference.num_images}
+                 "covariance": covariance.value, "reference_images": reference.num_images}
     for suffix, (features, faces) in sets.items():
         row[f"FID{suffix}"] = fid_against(features, reference, covariance)
         row[f"face_rate{suffix}"] = float(np.mean(faces)) if has_faces else math.nan

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from fidlens.core.atomic import atomic_path
 from fidlens.core.rawdata import write_csv
+from fidlens.studies.resampling.inputs import RunInputs
 from fidlens.studies.resampling.optimizer import draw_indices
-
-if TYPE_CHECKING:
-    from fidlens.studies.resampling.run import ResamplingRun
 
 
 def _pyplot():
@@ -178,10 +175,12 @@ def _spread(indices: np.ndarray, count: int) -> np.ndarray:
     return indices[np.linspace(0, len(indices) - 1, count).round().astype(int)]
 
 
-def save_best_figures(run: ResamplingRun, w: np.ndarray) -> None:
-    """At a new best FID: class histogram (with logits) and grids of resampled, lowest and highest weighted images."""
-    inputs, outdir = run.inputs, run.outdir
-    drawn = draw_indices(torch.as_tensor(w), run.settings.eval_samples, run.settings.seed)
+def save_best_figures(inputs: RunInputs, outdir: Path, w: np.ndarray, *, draw_size: int, seed: int) -> None:
+    """Class histogram (with logits) and grids of resampled, lowest and highest weighted images, for weights w.
+
+    The resampled grid shows a draw of ``draw_size`` with ``seed``, the draw the run evaluates.
+    """
+    drawn = draw_indices(torch.as_tensor(w), draw_size, seed)
     if inputs.reals.logits is not None and inputs.candidates.logits is not None:
         plot_class_histogram(inputs.reals.logits, inputs.candidates.logits[drawn], outdir / "class_histogram.png",
                              title=f"Top-1 classes, {inputs.mode.tag}: resampled set vs reals")

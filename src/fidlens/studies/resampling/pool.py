@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from fidlens.data.datasets import open_image_source
+from fidlens.generators.sampling import Sampling
 from fidlens.metrics.stats import FeatureSet
-from fidlens.studies.resampling.run import FeatureBank
+from fidlens.studies.resampling.inputs import FeatureBank
 
 
 @dataclass
@@ -40,7 +41,7 @@ class ImagePool:
 class GeneratedPool:
     """Candidate i → the generator's image for latent row i of the pool's RandomState."""
 
-    def __init__(self, generator_path: str | os.PathLike, num_images: int, latent_seed: int, sampling: dict,
+    def __init__(self, generator_path: str | os.PathLike, num_images: int, latent_seed: int, sampling: Sampling,
                  which: str = "G_ema"):
         from fidlens.generators.load import load_generator
 
@@ -54,10 +55,8 @@ class GeneratedPool:
     def __call__(self, index: int) -> np.ndarray:
         from fidlens.generators.generate import synthesize_uint8, ws_for_latents
 
-        s = self.sampling
-        ws = ws_for_latents(self.G, self.z[index : index + 1], truncation_psi=s.get("truncation_psi", 1.0),
-                            truncation_cutoff=s.get("truncation_cutoff"), class_idx=s.get("class_idx"))
-        image = synthesize_uint8(self.G, ws, s.get("noise_mode", "const"))[0].permute(1, 2, 0).numpy()
+        ws = ws_for_latents(self.G, self.z[index : index + 1], sampling=self.sampling)
+        image = synthesize_uint8(self.G, ws, self.sampling)[0].permute(1, 2, 0).numpy()
         return image[..., 0] if image.shape[2] == 1 else image
 
 

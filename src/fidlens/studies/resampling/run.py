@@ -27,7 +27,7 @@ import resource
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ from fidlens.metrics.frechet import FewSamplesWarning, ReferenceStatistics, mean
 from fidlens.core.jsonio import dumps_strict, write_json
 from fidlens.core.progress import progress_bar
 from fidlens.studies.resampling.checkpoint import Checkpoint, CheckpointMismatch, read_checkpoint, save_checkpoint
+from fidlens.studies.resampling.inputs import FeatureBank, RunInputs
 from fidlens.studies.resampling.kid_cache import PooledKid, drawn_kid
 from fidlens.studies.resampling.modes import Mode, matched_features
 from fidlens.studies.resampling.optimizer import ResamplingOptimizer, WeightedFrechet, draw_indices
@@ -60,26 +61,6 @@ class ResamplingSettings:
     chunk_size: int = 8192
     kid_subsets: int = 100
     kid_subset_size: int = 1000
-
-
-@dataclass
-class FeatureBank:
-    """Everything measured on one set: pool3 always; logits and CLIP embeddings when available."""
-
-    pool3: np.ndarray
-    logits: np.ndarray | None = None
-    clip: np.ndarray | None = None
-    groups: np.ndarray | None = None  # per-candidate label (e.g. which image set it came from)
-
-
-@dataclass
-class RunInputs:
-    mode: Mode
-    reals: FeatureBank
-    candidates: FeatureBank
-    clip_skip_reason: str | None = None  # e.g. "CLIP-FID skipped: no weights at PATH"
-    candidate_image: Callable[[int], np.ndarray] | None = None  # uint8 HWC of candidate i, for grids
-    description: dict = field(default_factory=dict)
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -280,11 +261,14 @@ class ResamplingRun:
                     self._write_logs()
                     self._save_checkpoint(self.elapsed_before + time.time() - start)
         self._write_logs()
-        summary = self.summary()
-        write_json(self.outdir / "summary.json", summary)
-        from fidlens.studies.resampling.figures import plot_curves
+        from fidlens.studies.resampling.figures import plot_curves, pool_floor
 
-        plot_curves(self.rows, self.outdir / "curves.png", title=self._title())
+        floor = pool_floor(self.inputs)
+        summary = self.summary()
+        # The pool's best whole set against the reals: what picking sets, not images, would reach.
+        summary["pool_floor"] = None if floor is None else {"set": floor[0], "fid": floor[1], "images": floor[2]}
+        write_json(self.outdir / "summary.json", summary)
+        plot_curves(self.rows, self.outdir / "curves.png", title=self._title(), floor=floor)
         self._draw_best_figures()
         self.log(summary["sentence"])
         return summary
@@ -308,7 +292,8 @@ class ResamplingRun:
 
         path = self.outdir / "best_weights.npy"
         if self.best is not None and path.is_file():
-            save_best_figures(self, np.load(path))
+            save_best_figures(self.inputs, self.outdir, np.load(path), draw_size=self.settings.eval_samples,
+                              seed=self.settings.seed)
 
     def summary(self) -> dict:
         baseline, evaluated = self.rows[0], self.rows[1:]
@@ -334,8 +319,3 @@ def require_logits(mode: Mode, *banks: FeatureBank, detector_name: str = "the de
         return (f"resampling mode {mode.tag} skipped: it needs logits and {detector_name} has none "
                 "(use inception-2015-12-05.pt or pt_inception-2015-12-05-6726825d.pth)")
     return None
-
-
-def check_pool(bank: FeatureBank) -> None:
-    if len(bank.pool3) < 2:
-        raise FidlensError("the candidate pool needs at least 2 images")

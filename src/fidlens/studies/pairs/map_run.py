@@ -1,0 +1,52 @@
+"""One pair map from start to files: explain the bad and the good image, draw them, write their numbers.
+
+Why here and not in the workflow script: the script should only read its job's files and params;
+the steps (and the content of the numbers file) belong to the study, where a test can call them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from fidlens.core.errors import FidlensError
+from fidlens.core.rawdata import strict_json, write_json
+from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
+from fidlens.metrics.stats import Statistics
+from fidlens.studies.pairs.spec import Pair, PairsFile
+
+__all__ = ["pair_named", "render_pair_map"]
+
+
+def pair_named(chosen: PairsFile, stem: str, source: str | os.PathLike = "the pairs file") -> Pair:
+    """The pair whose file stem is STEM (``pair_BAD_GOOD``); checked before any network is loaded."""
+    pair = next((p for p in chosen.pairs if p.stem == stem), None)
+    if pair is None:
+        raise FidlensError(f"{source} has no pair named {stem}")
+    return pair
+
+
+def render_pair_map(detector: Any, reference: Statistics, generated: Statistics, generator: Any, chosen: PairsFile,
+                    pair: Pair, *, figure: str | os.PathLike, numbers: str | os.PathLike, maps: str | os.PathLike,
+                    sampling: Sampling = DEFAULT_SAMPLING) -> dict:
+    """Absolute-weighting maps of PAIR: the figure, its numbers (strict JSON) and both raw maps (.npz).
+
+    Returns the numbers written. GENERATOR is moved to the detector's device.
+    """
+    from fidlens.studies.heatmap import FidSensitivity, describe_setup
+    from fidlens.studies.pairs.maps import explain_pair, pair_numbers, save_pair_figure, swap_change, write_pair_maps
+
+    sensitivity = FidSensitivity(detector, reference, generated, weighting="absolute")
+    G = generator.to(sensitivity.device)
+    bad, good = explain_pair(sensitivity, G, pair, chosen.probe_step, sampling=sampling)
+    save_pair_figure(bad, good, pair, figure, title=f"{G.label} · pair {pair.bad} / {pair.good}",
+                     subtitle=describe_setup(sensitivity, reference, generated))
+    result = {"bad": str(pair.bad), "good": str(pair.good), "note": pair.note,
+              "fid_with_bad": bad.fid_with_image, "fid_with_good": good.fid_with_image,
+              "swap_change": swap_change(bad, good), "generated_images": generated.num_images,
+              "weighting": "absolute", **pair_numbers(bad, good), "maps_file": Path(maps).name}
+    write_pair_maps(bad, good, maps)
+    print(strict_json(result), end="")
+    write_json(numbers, result)
+    return result

@@ -1,0 +1,400 @@
+"""Config → targets: every path, input and parameter the workflow derives from a config, in one tested place.
+
+`Plan(config)` is built once from a checked config (`fidlens.workflow.config.prepare` has filled
+the defaults); the rules ask it by plain names (`PLAN.generator_network("demo")`) through
+one-line input functions, and the tests ask it the same questions instead of copying the rules.
+Pure Python: no Snakemake, no torch.
+
+Where things go:
+
+- everything a run makes lies under ``results/RUN`` (logs under ``logs/RUN``), RUN being the
+  config's `run` key, so two configs never write the same file;
+- detector weights live in ``$FIDLENS_HOME/weights`` (`fidlens.assets.store.cache_dir`), where the
+  CLI looks too, unless the config names a file;
+- the feature cache is ``$FIDLENS_HOME/features``, shared with the CLI and by every run (it is
+  keyed by content, so sharing is safe), unless the config's `feature_cache` says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from fidlens.assets.store import cache_dir
+from fidlens.workflow.config import ConfigError, entry_problem, unknown
+
+# The file each detector reads when its config says `weights: default`, fetched into $FIDLENS_HOME/weights.
+DEFAULT_WEIGHTS = {"inception": "default_1.pt", "clip": "ViT-B-32.pt"}
+SAMPLING_KEYS = ("truncation_psi", "truncation_cutoff", "noise_mode", "class_idx")
+RESAMPLING_SETTINGS = ("iterations", "lr", "eval_every", "eval_samples", "eval_repeats", "seed", "chunk_size",
+                       "kid_subsets", "kid_subset_size")
+PAIRS_STUDY_KEYS = ("num_images", "latent_seed", "fraction", "delete_mode")
+
+
+def _raise(problem: str) -> NoReturn:
+    raise ConfigError(problem)
+
+
+def _is_url(spec: str) -> bool:
+    return spec.startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True)
+class ResamplingJob:
+    """One resampling rule job: its inputs (named lists of files) and its params."""
+
+    inputs: dict[str, Any]
+    params: dict[str, Any]
+
+
+class Plan:
+    """What one config runs, and where each file of it lies.
+
+    ``on_problem`` receives the one-line message of a config entry that points at nothing; the
+    default raises `ConfigError`, the workflow passes `fidlens.workflow.config.refuse` (exit 2).
+    ``home`` stands for ``$FIDLENS_HOME`` (read from the environment when not given).
+    """
+
+    def __init__(self, config: Mapping[str, Any], *, home: str | os.PathLike | None = None,
+                 on_problem: Callable[[str], None] = _raise) -> None:
+        self.config = config
+        self.run: str = config["run"]
+        self.results = f"results/{self.run}"
+        self.logs = f"logs/{self.run}"
+        self.benchmarks = f"{self.results}/benchmarks"
+        self.home = Path(home) if home is not None else cache_dir()
+        self.weights_dir = (self.home / "weights").as_posix()
+        self.feature_cache = config.get("feature_cache") or (self.home / "features").as_posix()
+        self.demo: Mapping[str, Any] = config["demo"]
+        self.datasets: Mapping[str, Any] = config.get("datasets", {})
+        self.generators: Mapping[str, Any] = config.get("generators", {})
+        self.heatmaps: Mapping[str, Any] = config.get("heatmaps", {})
+        self.resampling: Mapping[str, Any] = config.get("resampling", {})
+        self.pairs: Mapping[str, Any] = config.get("pairs", {})
+        self._on_problem = on_problem
+        self._checked: set[tuple[str, str]] = set()
+        self._resampling_runs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    # --- checks ---------------------------------------------------------------------------------
+
+    def _problem(self, message: str) -> NoReturn:
+        self._on_problem(message)
+        raise ConfigError(message)  # an on_problem that returned: never go on with a bad entry
+
+    def entry(self, section: str, name: str) -> Mapping[str, Any]:
+        """Config entry SECTION.NAME once the names in it point at something (checked once)."""
+        entries = self.config.get(section, {})
+        if name not in entries:
+            what = {"generators": "generator", "zips": "ZIP"}.get(section, f"{section} entry")
+            self._problem(unknown(section, name, set(entries), what))
+        if (section, name) not in self._checked:
+            problem = entry_problem(self.config, section, name)
+            if problem:
+                self._problem(problem)
+            self._checked.add((section, name))
+        return entries[name]
+
+    # --- weights and the detector -----------------------------------------------------------------
+
+    def weights_file(self, spec: str, detector: str = "inception") -> str:
+        """A weights setting as a file: `default` and URLs point into $FIDLENS_HOME/weights, a path stays."""
+        if spec == "default":
+            if detector not in DEFAULT_WEIGHTS:
+                self._problem(f"config detector.weights: detector {detector!r} has no default weights; give a path")
+            return f"{self.weights_dir}/{DEFAULT_WEIGHTS[detector]}"
+        if _is_url(spec):
+            return f"{self.weights_dir}/{spec.rsplit('/', 1)[-1]}"
+        return spec
+
+    def detector_name(self) -> str:
+        return self.config["detector"]["name"]
+
+    def weights_path(self) -> str:
+        """The detector's weights file: a declared input of every rule that runs the detector."""
+        return self.weights_file(self.config["detector"]["weights"], self.detector_name())
+
+    def detector_params(self) -> dict[str, str]:
+        """The `detector` param of the feature-type rules: the registry name and the weights file."""
+        return {"name": self.detector_name(), "weights": self.weights_path()}
+
+    def detector_label(self) -> str:
+        """The weights' file name, as tables and captions name the detector (e.g. default_1.pt)."""
+        return Path(self.weights_path()).name
+
+    def configured_urls(self) -> dict[str, str]:
+        """File name → URL of every weights URL in the config (a mirror the download rule then uses)."""
+        specs = [self.config["detector"]["weights"]]
+        specs += [run.get("clip_weights") or "" for run in self.resampling.values()]
+        return {spec.rsplit("/", 1)[-1]: spec for spec in specs if _is_url(spec)}
+
+    # --- image sets -----------------------------------------------------------------------------
+
+    def demo_distorted_sets(self) -> list[str]:
+        """Names of the distorted comparison sets: blur1, blur2, noise1, ..."""
+        return [f"{kind}{i}" for kind, strengths in self.demo["distortions"].items()
+                for i in range(1, len(strengths) + 1)]
+
+    def demo_comparison_sets(self) -> list[str]:
+        return ["comparison", *self.demo_distorted_sets()]
+
+    def demo_subjects(self, split: str) -> list[int]:
+        return list(self.demo[{"reference": "reference_subjects", "comparison": "comparison_subjects"}[split]])
+
+    def distortion_strength(self, kind: str, level: int | str) -> float:
+        strengths = self.demo["distortions"][kind]
+        level = int(level)
+        if not 1 <= level <= len(strengths):
+            raise ValueError(f"{kind} has levels 1..{len(strengths)}, not {level}")
+        return strengths[level - 1]
+
+    def image_set_path(self, name: str) -> str:
+        """An image set's location: a configured dataset's path, else a demo set this run builds."""
+        if name in self.datasets:
+            return self.datasets[name]["path"]
+        return f"{self.results}/data/{name}"
+
+    def image_set_what(self, name: str) -> str:
+        """How messages name an image set: its config key, or the demo set."""
+        return f"config datasets.{name}.path" if name in self.datasets else f"demo set {name}"
+
+    def max_images(self, name: str) -> int | None:
+        return self.datasets.get(name, {}).get("max_images")
+
+    def manifest_path(self, name: str) -> str:
+        return f"{self.results}/manifests/{name}.json"
+
+    def source_folder(self, source: str) -> str:
+        """Folders read by rules that build image sets: the ORL faces (`orl`), a ZIP's source (`zip-NAME`)."""
+        if source == "orl":
+            return self.demo["orl_dir"]
+        return self.entry("zips", source.removeprefix("zip-"))["source"]
+
+    def source_what(self, source: str) -> str:
+        return "config demo.orl_dir" if source == "orl" else f"config zips.{source.removeprefix('zip-')}.source"
+
+    def source_manifest_path(self, source: str) -> str:
+        return f"{self.results}/manifests/sources/{source}.json"
+
+    def features_path(self, name: str) -> str:
+        return f"{self.results}/features/{name}.npz"
+
+    def stats_path(self, name: str) -> str:
+        return f"{self.results}/stats/{name}.npz"
+
+    def zip_path(self, name: str) -> str:
+        return f"{self.results}/zips/{name}.zip"
+
+    def zip_options(self, name: str) -> dict[str, Any]:
+        options = self.entry("zips", name)
+        return {"resolution": options["resolution"], "resize_filter": options["resize_filter"]}
+
+    # --- the demo -------------------------------------------------------------------------------
+
+    def demo_table(self) -> str:
+        return f"{self.results}/tables/fid_demo.csv"
+
+    def demo_figure(self) -> str:
+        return f"{self.results}/figures/fid_vs_distortion.png"
+
+    def demo_targets(self) -> list[str]:
+        return [self.demo_table(), self.demo_figure()] if self.demo["enabled"] else []
+
+    def fid_table_params(self) -> dict[str, Any]:
+        return {"names": self.demo_comparison_sets(), "distortions": self.demo["distortions"],
+                "kid": self.config["kid"]}
+
+    def figure_params(self) -> dict[str, Any]:
+        return {"sample": self.demo["sample_face"]}
+
+    # --- generators -----------------------------------------------------------------------------
+
+    def generator(self, name: str) -> Mapping[str, Any]:
+        return self.entry("generators", name)
+
+    def generator_network(self, name: str) -> str:
+        """The generator file: the fitted demo model (made by this run), or the configured .pkl/.pt path."""
+        if name in self.heatmaps:
+            self.entry("heatmaps", name)
+        network = self.generator(name)["network"]
+        return f"{self.results}/generators/{name}.pt" if network == "ppca-demo" else network
+
+    def fit_on(self, name: str) -> str:
+        """The image set the demo generator NAME is fitted to."""
+        return self.generator(name)["fit_on"]
+
+    def sampling(self, generator: str) -> dict[str, Any]:
+        """Truncation, noise mode and class of a generator, as the scripts take them (a plain dict)."""
+        options = self.generator(generator)
+        return {key: options[key] for key in SAMPLING_KEYS}
+
+    def generation_settings(self, generator: str, n: int | str, z: int | str) -> dict[str, Any]:
+        """N images from latent seed Z of GENERATOR: the `generation` param of generated_features."""
+        return {"num_images": int(n), "latent_seed": int(z), **self.sampling(generator)}
+
+    def which(self, generator: str) -> str:
+        return self.generator(generator)["which"]
+
+    def generated_features_path(self, generator: str, n: int, z: int) -> str:
+        return f"{self.results}/generated/{generator}/features_n{n}_z{z}.npz"
+
+    def generated_stats_path(self, generator: str, n: int, z: int) -> str:
+        return f"{self.results}/generated/{generator}/stats_n{n}_z{z}.npz"
+
+    # --- heatmaps -------------------------------------------------------------------------------
+
+    def heatmap(self, generator: str) -> Mapping[str, Any]:
+        return self.entry("heatmaps", generator)
+
+    def heatmap_reference_stats(self, generator: str) -> str:
+        return self.stats_path(self.heatmap(generator)["reference"])
+
+    def heatmap_generated_stats(self, generator: str) -> str:
+        study = self.heatmap(generator)
+        return self.generated_stats_path(generator, study["num_generated"], study["latent_seed"])
+
+    def heatmap_params(self, generator: str) -> dict[str, Any]:
+        """The params heatmap_seed and heatmap_grid share (seeds and grid come from the wildcards)."""
+        study = self.heatmap(generator)  # first: its check names the heatmaps entry
+        return {"sampling": self.sampling(generator), "which": self.which(generator),
+                "weighting": study["weighting"], "device": self.config["device"],
+                "detector": self.detector_params()}
+
+    def heatmap_seed_path(self, generator: str, seed: int) -> str:
+        return f"{self.results}/heatmaps/{generator}/seed{seed:04d}.png"
+
+    def heatmap_grid_path(self, generator: str, first: int, rows: int, cols: int) -> str:
+        return f"{self.results}/heatmaps/{generator}/grid_{first}_{rows}x{cols}.png"
+
+    def heatmap_targets(self) -> list[str]:
+        targets = []
+        for generator, study in self.heatmaps.items():
+            targets += [self.heatmap_seed_path(generator, seed) for seed in study["seeds"]]
+            targets += [self.heatmap_grid_path(generator, *grid) for grid in study["grids"]]
+        return targets
+
+    # --- resampling -----------------------------------------------------------------------------
+
+    def _resampling_run(self, run: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        if run not in self._resampling_runs:
+            spec = self.entry("resampling", run)
+            generated = spec.get("generator")
+            inputs: dict[str, Any] = {"reals": [self.features_path(spec["reals"])]}
+            params: dict[str, Any] = {
+                "real_images": [self.image_set_path(spec["reals"])],
+                "pool_images": [self.image_set_path(name) for name in spec["pool"]],
+                "pool_labels": list(spec["pool"]),
+                "generator": None,
+                "settings": {key: spec[key] for key in RESAMPLING_SETTINGS},
+                "clip_weights": None,
+                "detector": self.detector_label(),
+                "device": self.config["device"],
+            }
+            if generated:
+                name, n, z = generated["name"], generated["num_images"], generated["latent_seed"]
+                network = self.generator_network(name)
+                inputs["pool"] = [self.generated_features_path(name, n, z)]
+                inputs["network"] = network
+                params["generator"] = {"name": name, "network": network, "num_images": n, "latent_seed": z,
+                                       "sampling": self.sampling(name), "which": self.which(name)}
+            else:
+                inputs["pool"] = [self.features_path(name) for name in spec["pool"]]
+            if spec["clip_weights"]:
+                clip = self.weights_file(spec["clip_weights"], "clip")
+                inputs["clip"] = clip  # a declared input: the download rule fetches it when missing
+                params["clip_weights"] = clip
+            self._resampling_runs[run] = (inputs, params)
+        return self._resampling_runs[run]
+
+    def resampling_folder(self, run: str, mode: str) -> str:
+        return f"{self.results}/resampling/{run}/{mode}"
+
+    def resampling_job(self, run: str, mode: str) -> ResamplingJob:
+        """Inputs and params of the resample job RUN/MODE (the run's part is worked out once)."""
+        inputs, params = self._resampling_run(run)
+        return ResamplingJob(dict(inputs), {**params, "mode": mode, "outdir": self.resampling_folder(run, mode)})
+
+    def resampling_targets(self) -> list[str]:
+        return [f"{self.resampling_folder(run, mode)}/log.csv"
+                for run, spec in self.resampling.items() for mode in spec["modes"]]
+
+    # --- the pairs study ------------------------------------------------------------------------
+
+    def pairs_study(self, model: str) -> Mapping[str, Any]:
+        return self.entry("pairs", model)
+
+    def pairs_folder(self, model: str) -> str:
+        return f"{self.results}/pairs/{model}"
+
+    def pairs_generator(self, model: str) -> str:
+        return self.pairs_study(model)["generator"]
+
+    def pairs_generator_network(self, model: str) -> str:
+        return self.generator_network(self.pairs_generator(model))
+
+    def pairs_file_inputs(self, model: str) -> dict[str, str]:
+        """The generator always; the user's pairs file too unless the automatic rule picks the pairs."""
+        inputs = {"network": self.pairs_generator_network(model)}
+        if self.pairs_study(model)["pairs"] != "auto":
+            inputs["pairs"] = self.pairs_study(model)["pairs"]
+        return inputs
+
+    def pairs_sampling(self, model: str) -> dict[str, Any]:
+        return self.sampling(self.pairs_generator(model))
+
+    def pairs_which(self, model: str) -> str:
+        return self.which(self.pairs_generator(model))
+
+    def pairs_study_settings(self, model: str) -> dict[str, Any]:
+        study = self.pairs_study(model)
+        return {**{key: study[key] for key in PAIRS_STUDY_KEYS}, **self.pairs_sampling(model),
+                "batch_size": self.config["batch_size"]}
+
+    def pairs_reference_stats(self, model: str) -> str:
+        return self.stats_path(self.pairs_study(model)["reference"])
+
+    def pair_map_params(self, model: str) -> dict[str, Any]:
+        return {"sampling": self.pairs_sampling(model), "which": self.pairs_which(model),
+                "device": self.config["device"], "detector": self.detector_params()}
+
+    def pairs_table(self) -> dict[str, str]:
+        return {"csv": f"{self.results}/tables/pairs_table2.csv", "markdown": f"{self.results}/tables/pairs_table2.md"}
+
+    def pairs_table_params(self) -> dict[str, Any]:
+        return {"models": list(self.pairs), "published": {m: s.get("published") for m, s in self.pairs.items()}}
+
+    def pair_map_files(self, model: str, stems: list[str]) -> list[str]:
+        """The figure of every pair (STEMS: `pair_BAD_GOOD`, known once the pairs file exists)."""
+        return [f"{self.pairs_folder(model)}/{stem}.png" for stem in stems]
+
+    def pairs_targets(self) -> list[str]:
+        if not self.pairs:
+            return []
+        tables = self.pairs_table()
+        return [tables["csv"], tables["markdown"]] + [
+            f"{self.pairs_folder(model)}/maps.md" for model, study in self.pairs.items() if study["maps"]]
+
+    # --- everything -----------------------------------------------------------------------------
+
+    def all_targets(self) -> list[str]:
+        """What `snakemake` with no target builds: exactly what the config names."""
+        return [*self.demo_targets(),
+                *[self.stats_path(name) for name in self.datasets],
+                *[self.zip_path(name) for name in self.config.get("zips", {})],
+                *self.heatmap_targets(), *self.resampling_targets(), *self.pairs_targets()]
+
+
+def load_plan(path: str | os.PathLike, *, home: str | os.PathLike | None = None) -> Plan:
+    """The plan of a config file, checked and completed as the workflow does (for scripts and tests)."""
+    from fidlens.workflow.config import load_config
+
+    return Plan(load_config(path), home=home)
+
+
+def demo_plan(*, home: str | os.PathLike | None = None) -> Plan:
+    """The plan of config/demo.yaml: what `snakemake` runs without --configfile (and `make demo`)."""
+    from fidlens.workflow.config import DEMO_CONFIG
+
+    return load_plan(DEMO_CONFIG, home=home)
