@@ -48,9 +48,10 @@ docs-figures: venv
 lint: venv
 	$(VENV)/bin/snakemake --lint
 
+## Run the CPU benchmarks on a quiet machine; each run's output is kept in benchmarks/records/ for the README
 bench: weights
-	$(PY) benchmarks/bench_frechet.py
-	$(PY) benchmarks/bench_features.py
+	$(PY) benchmarks/record.py benchmarks/bench_frechet.py
+	$(PY) benchmarks/record.py benchmarks/bench_features.py
 
 clean:
 	rm -rf results logs .snakemake

@@ -8,7 +8,12 @@ from fidlens.detectors.features import pick_device
 from fidlens.generators.sampling import Sampling
 from fidlens.studies.resampling.modes import Mode
 from fidlens.studies.resampling.pool import GeneratedPool, ImagePool, attach_clip, bank_from_files
-from fidlens.studies.resampling.run import ResamplingRun, ResamplingSettings, RunInputs, require_logits
+from fidlens.studies.resampling.run import (
+    ResamplingRun,
+    ResamplingSettings,
+    RunInputs,
+    require_logits,
+)
 from fidlens.workflow.jobs import job
 
 

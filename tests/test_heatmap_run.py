@@ -20,6 +20,7 @@ from fidlens.core.errors import FidlensError
 from fidlens.metrics.frechet import frechet_distance
 from fidlens.metrics.stats import Statistics
 
+
 def strict_load(path):
     def refuse(token):
         raise ValueError(f"non-standard JSON constant {token}")
@@ -169,7 +170,7 @@ def test_outputs_of_one_heatmap_must_agree_on_the_stem():
 
     target = _single_target({"figure": "r/seed7.png", "numbers": "r/seed7.json", "maps": "r/seed7.npz"})
     assert [p.name for p in target.files] == ["seed7.png", "seed7.npz", "seed7.json"]
-    with pytest.raises(FidlensError, match="not r/other.npz"):
+    with pytest.raises(FidlensError, match=r"not r/other\.npz"):
         _single_target({"figure": "r/seed7.png", "numbers": "r/seed7.json", "maps": "r/other.npz"})
     assert [t.figure.name for t in heatmap_targets("o", [7, 12], seeds=True)] == ["seed0007.png", "seed0012.png"]
     assert [t.stem.name for t in heatmap_targets("o", [3], seeds=False)] == ["image00003"]

@@ -80,10 +80,9 @@ def test_record_names_folders_up_front(tmp_path):
 
 def test_a_failed_job_logs_its_error_and_records_nothing(tmp_path):
     snakemake = fake_job(tmp_path)
-    with pytest.raises(ValueError, match="went wrong"):
-        with job(snakemake):
-            write_outputs(tmp_path)
-            raise ValueError("it went wrong")
+    with pytest.raises(ValueError, match="went wrong"), job(snakemake):
+        write_outputs(tmp_path)
+        raise ValueError("it went wrong")
     assert "error: it went wrong" in Path(snakemake.log[0]).read_text()
     assert not provenance_path(tmp_path / "out" / "t.csv").exists()
 

@@ -87,8 +87,18 @@ def render_heatmaps(detector: Any, reference: Statistics, generated: Statistics,
     One figure per image (``outdir``, or ``outputs`` for one image), or one grid (``grid`` =
     (rows, cols) with ``outputs``). GENERATOR is moved to the detector's device.
     """
-    from fidlens.studies.heatmap import FidSensitivity, describe_setup, explain_seeds, explain_source_images
-    from fidlens.studies.heatmap_figures import save_heatmap_figure, save_heatmap_grid, write_grid_raw, write_heatmap_raw
+    from fidlens.studies.heatmap import (
+        FidSensitivity,
+        describe_setup,
+        explain_seeds,
+        explain_source_images,
+    )
+    from fidlens.studies.heatmap_figures import (
+        save_heatmap_figure,
+        save_heatmap_grid,
+        write_grid_raw,
+        write_heatmap_raw,
+    )
 
     numbers = [int(n) for n in numbers]
     _check_request(numbers, generator, images, outdir, outputs, grid)

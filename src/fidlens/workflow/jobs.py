@@ -1,4 +1,4 @@
-"""Glue for the workflow's scripts: logs and threads, so each stays a few lines (config checks: `fidlens.workflow.config`).
+"""Glue for the workflow's scripts: `job` (log, threads, provenance), so each stays a few lines (config checks: `fidlens.workflow.config`).
 
 torch is imported only by the scripts that use it (a manifest or table job should not pay for it).
 """

@@ -8,7 +8,8 @@ is rendered from two kinds of checked-in records:
   results folder (``results/demo``); ``tests/test_demo_outputs.py`` checks a fresh run's results against it
   (``make demo && make check-demo``; CI does this), so the README cannot quote numbers the
   code no longer produces.
-- ``benchmarks/records/gpu_check_*.json``: what ``benchmarks/gpu_check.py`` printed on a GPU.
+- ``benchmarks/records/gpu_check_*.json``: what ``benchmarks/gpu_check.py`` printed on a GPU;
+  ``benchmarks/records/bench_*.json``: what a CPU benchmark printed (``benchmarks/record.py``).
 
 ``python -m fidlens.workflow.readme_numbers collect results/demo`` then ``... render`` (``make readme-numbers``)
 rewrites the blocks; ``tests/test_docs.py`` fails when a block differs from its rendering.
@@ -66,7 +67,8 @@ def _resampling(results: Path, run: str = "demo", mode: str = "pre_logits") -> d
     return {"run": run, "mode": mode, "iterations": summary["iterations"], "candidates": summary["candidates"],
             "reals": summary["reals"], "baseline_fid": baseline["fid"], "best_fid": best["fid"],
             "best_iteration": best["iteration"], "baseline_kid_x1000": baseline.get("kid_x1000"),
-            "best_kid_x1000": best.get("kid_x1000"), "mass_before_after": masses}
+            "best_kid_x1000": best.get("kid_x1000"), "mass_before_after": masses,
+            "pool_floor": summary.get("pool_floor")}
 
 
 def _pairs(results: Path, model: str = "demo") -> dict[str, Any]:
@@ -154,9 +156,16 @@ def render_resampling(numbers: dict[str, Any]) -> str:
     kid = ""
     if r["baseline_kid_x1000"] is not None and r["best_kid_x1000"] is not None:
         kid = f", KID×1000 from {r['baseline_kid_x1000']:.1f} to {r['best_kid_x1000']:.1f}"
+    floor = r.get("pool_floor")
+    versus = ""
+    if floor:
+        side = "below" if r["best_fid"] < floor["fid"] else "above"
+        versus = (f" The best draw ends {side} the FID of the pool's best whole set, `{floor['set']}` "
+                  f"({floor['images']} images): {floor['fid']:.2f} (the dotted line in the curves).")
     return (f"In {r['iterations']} iterations over {r['candidates']} candidates the FID of a resampled draw "
             f"falls from **{r['baseline_fid']:.2f} to {r['best_fid']:.2f}** (best at iteration "
-            f"{r['best_iteration']}){kid}{mass} (`{DEMO_RESULTS}/resampling/{r['run']}/{r['mode']}/summary.json`).\n")
+            f"{r['best_iteration']}){kid}{mass} (`{DEMO_RESULTS}/resampling/{r['run']}/{r['mode']}/summary.json`)."
+            f"{versus}\n")
 
 
 def render_pairs(numbers: dict[str, Any]) -> str:
@@ -191,6 +200,47 @@ def render_auto_pairs(numbers: dict[str, Any]) -> str:
             f"`{DEMO_RESULTS}/pairs/demo/pairs.yaml`: “{p['rule']}”.\n")
 
 
+def render_demo_setup(numbers: dict[str, Any]) -> str:
+    """The sizes of the recorded run's sets, as the run counted them (not as the config promises)."""
+    if "fid_table" not in numbers:
+        return _not_recorded("demo set")
+    rows = numbers["fid_table"]
+    kinds = sorted({r["distortion"] for r in rows if r["distortion"] != "none"})
+    parts = [f"In the recorded run the reference holds {rows[0]['n_reference']} images and each of the "
+             f"{len(rows)} comparison sets (clean + {len(rows) - 1} disturbed: {', '.join(kinds)}) "
+             f"{rows[0]['n_images']}"]
+    if "resampling" in numbers:
+        r = numbers["resampling"]
+        parts.append(f"the resampling pool {r['candidates']} candidates against {r['reals']} reals")
+    if "pairs" in numbers:
+        t = numbers["pairs"]["table2"]
+        parts.append(f"the pairs study {int(t['num_images'])} generated images, {int(t['num_selected'])} of them "
+                     "selected")
+    return "; ".join(parts) + ".\n"
+
+
+BENCH_ORDER = ("bench_frechet", "bench_features", "bench_heatmap", "bench_resampling", "bench_attribution",
+               "bench_bootstrap")
+
+
+def render_benchmarks(_: dict[str, Any] | None = None) -> str:
+    """Each benchmark's printed output as recorded by ``benchmarks/record.py`` (``make bench``)."""
+    out = []
+    missing = []
+    for name in BENCH_ORDER:
+        path = GPU_RECORDS / f"{name}.json"
+        if not path.is_file():
+            missing.append(f"`{name}.py`")
+            continue
+        r = json.loads(path.read_text())
+        args = " " + " ".join(r["args"]) if r["args"] else ""
+        out.append(f"`{r['script']}{args}` on {r['cores']} cores ({r['cpu']}, {r['date']}, torch {r['torch']}):\n\n"
+                   "```\n" + "\n".join(r["output"]) + "\n```\n")
+    if missing:
+        out.append(f"Not recorded yet: {', '.join(missing)} (`python benchmarks/record.py benchmarks/NAME.py`).\n")
+    return "\n".join(out)
+
+
 def _gpu_rows() -> list[dict[str, Any]]:
     """Rows of every recorded GPU check; a later record (by name) replaces a section it re-ran."""
     sections: dict[str, list[dict[str, Any]]] = {}
@@ -222,7 +272,8 @@ def render_gpu(_: dict[str, Any] | None = None) -> str:
 
 RENDERERS = {"demo-timing": render_timing, "demo-fid-table": render_fid_table,
              "demo-resampling": render_resampling, "demo-pairs": render_pairs,
-             "demo-auto-pairs": render_auto_pairs, "gpu-check": render_gpu}
+             "demo-auto-pairs": render_auto_pairs, "demo-setup": render_demo_setup,
+             "benchmarks": render_benchmarks, "gpu-check": render_gpu}
 
 
 def load_snapshot(path: Path = SNAPSHOT) -> dict[str, Any]:

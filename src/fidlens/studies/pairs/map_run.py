@@ -35,7 +35,13 @@ def render_pair_map(detector: Any, reference: Statistics, generated: Statistics,
     Returns the numbers written. GENERATOR is moved to the detector's device.
     """
     from fidlens.studies.heatmap import FidSensitivity, describe_setup
-    from fidlens.studies.pairs.maps import explain_pair, pair_numbers, save_pair_figure, swap_change, write_pair_maps
+    from fidlens.studies.pairs.maps import (
+        explain_pair,
+        pair_numbers,
+        save_pair_figure,
+        swap_change,
+        write_pair_maps,
+    )
 
     sensitivity = FidSensitivity(detector, reference, generated, weighting="absolute")
     G = generator.to(sensitivity.device)
