@@ -17,17 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fidlens.core.machine import cpu_model, usable_cores
+
 RECORDS = Path(__file__).resolve().parent / "records"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _version(module: str) -> str | None:
@@ -52,7 +44,7 @@ def main(argv: list[str]) -> int:
         print(f"record: {script.name} exited with status {proc.returncode}; nothing recorded", file=sys.stderr)
         return proc.returncode
     record = {"script": script.name, "args": args, "output": lines, "date": started.strftime("%Y-%m-%d"),
-              "cpu": _cpu_name(), "cores": len(os.sched_getaffinity(0)), "torch": _version("torch"),
+              "cpu": cpu_model(), "cores": usable_cores(), "torch": _version("torch"),
               "numpy": _version("numpy"), "python": platform.python_version()}
     RECORDS.mkdir(parents=True, exist_ok=True)
     target = RECORDS / f"{script.stem}.json"

@@ -11,8 +11,6 @@ the README never quotes a time nobody measured.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -21,29 +19,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fidlens.core.atomic import atomic_path
+from fidlens.core.machine import cpu_model, usable_cores
 from fidlens.workflow.targets import demo_plan
 
 _DEMO = demo_plan()
 HEADLINE = (_DEMO.demo_table(), _DEMO.demo_figure())
 RECORD = Path(_DEMO.results) / "demo_run.json"
 _STEPS = re.compile(r"(\d+) of (\d+) steps \(100%\) done")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _written_after(path: Path, start: float) -> float | None:
@@ -75,8 +57,8 @@ def run(command: list[str], record: Path = RECORD) -> int:
         "wall_s": round(wall, 1),
         "jobs": jobs,  # None: nothing was left to do
         "headline_s": {name: _written_after(Path(name), start) for name in HEADLINE},
-        "cores": _cores(),
-        "cpu": _cpu_model(),
+        "cores": usable_cores(),
+        "cpu": cpu_model(),
         "command": " ".join(command),
     }
     record.parent.mkdir(parents=True, exist_ok=True)
