@@ -33,5 +33,6 @@ rule resample:
         detector=resampling_param("detector"),  # the weights' file name: the features come from files
         outdir=resampling_param("outdir"),
         device=resampling_param("device"),
+        published=resampling_param("published"),  # the mode's published values, or None
     script:
         "../scripts/resample.py"

@@ -19,14 +19,15 @@ from fidlens.workflow.jobs import job
 
 def main(reals: list[str], real_images: list[str], pool: list[str], pool_images: list[str], pool_labels: list[str],
          generator: dict | None, mode: str, settings: dict, clip_weights: str | None, detector: str, outdir: str,
-         device: str) -> None:
+         device: str, published: dict | None = None) -> None:
     run_mode = Mode.parse(mode)
     real_bank = bank_from_files(reals)
     cand_bank = bank_from_files(pool, labels=pool_labels if generator is None else None)
     skipped = require_logits(run_mode, real_bank, cand_bank, detector_name=detector)
     if skipped:
         note(skipped)
-        write_json(f"{outdir}/summary.json", {"mode": run_mode.tag, "skipped": skipped, "sentence": skipped})
+        write_json(f"{outdir}/summary.json", {"mode": run_mode.tag, "skipped": skipped, "sentence": skipped,
+                                              "published": published})
         write_text_atomic(f"{outdir}/log.csv", f"# {skipped}\n")
         return
     real_pool = ImagePool(real_images)
@@ -42,7 +43,7 @@ def main(reals: list[str], real_images: list[str], pool: list[str], pool_images:
                                     "reals": "+".join(real_images), "detector": detector})
     # one line per evaluation in the log and on the console: the job is long and otherwise silent there
     ResamplingRun(inputs, ResamplingSettings(**settings), outdir, device=torch_device,
-                  log=lambda message: note(message, tag=outdir)).run()
+                  log=lambda message: note(message, tag=outdir), published=published).run()
 
 
 if __name__ == "__main__":
@@ -50,4 +51,4 @@ if __name__ == "__main__":
     with job(snakemake, record=[p.outdir]):  # the run's folder holds its figures and CSVs beside log.csv
         detector = p.detector if isinstance(p.detector, str) else DetectorSpec.from_any(p.detector).record_name()
         main(list(i.reals), p.real_images, list(i.pool), p.pool_images, p.pool_labels, p.generator, p.mode,
-             p.settings, p.clip_weights, detector, p.outdir, p.device)
+             p.settings, p.clip_weights, detector, p.outdir, p.device, p.published)

@@ -187,7 +187,7 @@ def _bad_config_cases():
         ("sample-face-format", {"demo": {**demo_on, "sample_face": "face1"}},
          r"config demo\.sample_face: 'face1' does not match"),
         ("sample-face-not-compared", {"demo": {**demo_on, "sample_face": "s02_01"}},
-         r"config demo\.sample_face: 's02_01' is not in the comparison set \(subjects 21-40\)"),
+         r"config demo\.sample_face: 's02_01' is not in the comparison set \(subjects 21-30\)"),
         ("subjects-reversed", {"demo": {**demo_on, "reference_subjects": [20, 1]}},
          r"config demo\.reference_subjects: the first subject \(20\) comes after the last \(1\)"),
         ("fit-on-unknown-set", {"generators": {"g": {"network": "ppca-demo", "fit_on": "nosuchset"}},

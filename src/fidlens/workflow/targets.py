@@ -314,7 +314,28 @@ class Plan:
     def resampling_job(self, run: str, mode: str) -> ResamplingJob:
         """Inputs and params of the resample job RUN/MODE (the run's part is worked out once)."""
         inputs, params = self._resampling_run(run)
-        return ResamplingJob(dict(inputs), {**params, "mode": mode, "outdir": self.resampling_folder(run, mode)})
+        return ResamplingJob(dict(inputs), {**params, "mode": mode, "outdir": self.resampling_folder(run, mode),
+                                            "published": self.resampling_published(run, mode)})
+
+    def resampling_published(self, run: str, mode: str) -> dict[str, Any] | None:
+        """The published values of RUN/MODE (source, iterations and each given metric), None when none.
+
+        Checked here so that a typo (a mode the run does not have, a list one value short) stops
+        the plan with one line instead of quietly dropping a number that should sit beside ours.
+        """
+        spec = self.entry("resampling", run)
+        published = spec.get("published") or {}
+        key = f"resampling.{run}.published"
+        for name, values in published.items():
+            if name not in spec["modes"]:
+                self._problem(unknown(key, name, set(spec["modes"]), "mode of this run"))
+            for metric, numbers in values.items():
+                if metric not in ("source", "iterations") and len(numbers) != len(values["iterations"]):
+                    self._problem(f"config {key}.{name}.{metric}: {len(numbers)} value(s) for "
+                                  f"{len(values['iterations'])} iteration(s)")
+        if mode not in published:
+            return None
+        return {field: value if isinstance(value, str) else list(value) for field, value in published[mode].items()}
 
     def resampling_targets(self) -> list[str]:
         return [f"{self.resampling_folder(run, mode)}/log.csv"

@@ -7,7 +7,9 @@ candidate sits in which tile, with its set, weight, probability and weight rank.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,11 +67,14 @@ def pool_floor(inputs) -> tuple[str, float, int] | None:
 
 
 def plot_curves(rows: list[dict], path: str | os.PathLike, *, title: str,
-                floor: tuple[str, float, int] | None = None, clip_note: str | None = None) -> None:
+                floor: tuple[str, float, int] | None = None, clip_note: str | None = None,
+                published: Mapping[str, Any] | None = None) -> None:
     """FID, KID×1000 (and CLIP-FID when computed) against iteration; the uniform baseline dashed.
 
     ``floor`` (set, FID, images), e.g. from :func:`pool_floor`, is drawn on the FID panel. A metric
     that was not computed gets no panel; the title says so. The plotted numbers are ``log.csv``.
+    ``published`` (``iterations`` and per-metric lists, e.g. the release's FID at iterations 1 and
+    500) puts hollow marks on the panels of those metrics, so ours can be read against them.
     """
     plt = _pyplot()
     shown = plotted_metrics(rows)
@@ -83,6 +88,9 @@ def plot_curves(rows: list[dict], path: str | os.PathLike, *, title: str,
         if key == "fid" and floor is not None:
             name, value, count = floor
             ax.axhline(value, ls=":", color="C2", lw=1.5, label=f"{name} set alone (all {count} images): {value:.1f}")
+        if published is not None and key in published:
+            ax.plot(published["iterations"], published[key], ls="none", marker="o", ms=8, mfc="none", mec="C3",
+                    mew=1.5, label=f"published ({published.get('source', 'release')})")
         ax.set_xlabel("SGD iteration")
         ax.set_ylabel(f"{label} against the reals")
         ax.set_title(label, fontsize=10)

@@ -26,9 +26,10 @@ import os
 import resource
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -131,8 +132,10 @@ class ResamplingRun:
     """Owns the run directory: resume, optimise, evaluate, log, checkpoint, draw figures."""
 
     def __init__(self, inputs: RunInputs, settings: ResamplingSettings, outdir: str | os.PathLike,
-                 device: torch.device | str = "cpu", progress: bool = True, log: Callable[[str], None] = print):
+                 device: torch.device | str = "cpu", progress: bool = True, log: Callable[[str], None] = print,
+                 published: Mapping[str, Any] | None = None):
         self.inputs, self.settings = inputs, settings
+        self.published = published  # reference values to show beside ours; they never enter the computation
         self.outdir = Path(outdir)
         self.device = torch.device(device)
         self.progress, self.log = progress, log
@@ -268,7 +271,7 @@ class ResamplingRun:
         # The pool's best whole set against the reals: what picking sets, not images, would reach.
         summary["pool_floor"] = None if floor is None else {"set": floor[0], "fid": floor[1], "images": floor[2]}
         write_json(self.outdir / "summary.json", summary)
-        plot_curves(self.rows, self.outdir / "curves.png", title=self._title(), floor=floor)
+        plot_curves(self.rows, self.outdir / "curves.png", title=self._title(), floor=floor, published=self.published)
         self._draw_best_figures()
         self.log(summary["sentence"])
         return summary
@@ -303,14 +306,33 @@ class ResamplingRun:
                "candidates": len(self.inputs.candidates.pool3), "reals": len(self.inputs.reals.pool3),
                "kept_feature_columns": len(self.kept_columns), "baseline": baseline, "best": best, "last": last,
                "clip_fid": self.inputs.clip_skip_reason or "computed", "settings": asdict(self.settings),
-               **self.inputs.description}
+               **self.inputs.description, "published": beside_published(self.rows, self.published)}
         sentence = (f"{self.inputs.mode.tag}: FID {baseline['fid']:.2f} (uniform draw) -> {best['fid']:.2f} "
                     f"(best, iteration {best['iteration']})")
         masses = {k: (baseline[k], last[k]) for k in baseline if k.startswith("mass:")}
         if masses:
             sentence += "; weight mass " + ", ".join(f"{k[5:]} {a:.1%} -> {b:.1%}" for k, (a, b) in masses.items())
+        if self.published and "fid" in self.published:
+            marks = ", ".join(f"{fid:.2f} (iteration {i})" for i, fid in zip(self.published["iterations"],
+                                                                              self.published["fid"]))
+            sentence += f"; published ({self.published.get('source', 'release')}) FID {marks}"
         out["sentence"] = sentence
         return out
+
+
+def beside_published(rows: list[dict], published: Mapping[str, Any] | None) -> dict | None:
+    """The published values with ours at the same iterations under ``ours`` (None: not evaluated there).
+
+    Ours come from the log's rows, so the comparison in summary.json is the log's own numbers;
+    None when nothing was published for this mode.
+    """
+    if published is None:
+        return None
+    evaluated = {int(row["iteration"]): row for row in rows[1:]}  # rows[0] is the uniform baseline
+    metrics = [key for key in published if key not in ("source", "iterations")]
+    ours = {key: [evaluated[i].get(key) if i in evaluated else None for i in published["iterations"]]
+            for key in metrics}
+    return {**published, "ours": ours}
 
 
 def require_logits(mode: Mode, *banks: FeatureBank, detector_name: str = "the detector") -> str | None:
