@@ -232,7 +232,8 @@ def test_core_refuses_unknown_covariance(rng):
 
 @pytest.mark.slow
 def test_2048d_set_with_n_below_d_matches_brute_force(rng):
-    """Inception-sized: d = 2048, N = 300 (Σ singular), a full-rank reference; 20 images brute-forced."""
+    """Inception-sized: d = 2048, N = 300 (Σ singular), a full-rank reference; 8 images brute-forced
+    (each brute-force FID is a full 2048-d eigen-decomposition; the small-d tests check every image)."""
     d, n = 2048, 300
     basis = rng.standard_normal((d, d)) / np.sqrt(d)
     spectrum = 40.0 / np.arange(1, d + 1)  # power-law, like Inception pool3 covariances
@@ -241,7 +242,7 @@ def test_2048d_set_with_n_below_d_matches_brute_force(rng):
     mu_r = np.abs(rng.standard_normal(d)) * 0.3
     x = np.abs(rng.standard_normal((n, d)) @ (basis * 0.3)) + 0.02
     result = attribute(x, mu_r, sigma_r)
-    indices = np.linspace(0, n - 1, 20).astype(int)
+    indices = np.linspace(0, n - 1, 8).astype(int)
     brute, base = brute_leave_one_out(x, mu_r, sigma_r, indices, True)
     err = np.abs(result.delta_fid[indices] - brute).max()
     assert err <= TOL * base, f"max |error| {err:.3g} vs FID {base:.4g}"
