@@ -34,11 +34,14 @@ include: "rules/manifests.smk"
 include: "rules/datasets.smk"
 include: "rules/features.smk"
 include: "rules/generators.smk"
+include: "rules/shards.smk"
 include: "rules/heatmaps.smk"
 include: "rules/resampling.smk"
 include: "rules/pairs.smk"
 include: "rules/tables.smk"
+include: "rules/paper_tables.smk"
 include: "rules/figures.smk"
+include: "rules/beyond.smk"
 
 
 rule all:

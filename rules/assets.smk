@@ -11,6 +11,7 @@ localrules:
     download_weights,
     download_network,
     place_dataset,
+    place_network,
 
 
 rule fetch_inception:
@@ -72,6 +73,29 @@ rule place_dataset:
         "../envs/data.yaml"
     wildcard_constraints:
         name="[^/]+",
+    params:
+        instructions=place_by_hand,
+    message:
+        "Cannot download {output}: place it by hand. {params.instructions}"
+    script:
+        "../scripts/place_dataset.py"
+
+
+# Networks with no direct download (the ImageNet-classes release's FFHQ-256 snapshot lives on
+# Google Drive): the job fails with where to get the file and where to put it. Its sha256 is not
+# published; the first job that uses it records one (fidlens.assets.registry.network_identity).
+MANUAL_NETWORKS = target_regex("network", "manual")
+
+
+rule place_network:
+    output:
+        "resources/networks/{file}",
+    log:
+        "<logs>/assets/place_{file}.log",
+    conda:
+        "../envs/data.yaml"
+    wildcard_constraints:
+        file=MANUAL_NETWORKS,
     params:
         instructions=place_by_hand,
     message:

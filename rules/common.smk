@@ -82,14 +82,23 @@ def resampling_param(key):
     return lambda wildcards: PLAN.resampling_job(wildcards.run, wildcards.mode).params[key]
 
 
-def pair_map_files(wildcards):
-    """Every pair's figure; the pairs are known once the pairs file exists (a checkpoint)."""
-    from fidlens.studies.pairs.spec import load_pairs
-
-    pairs = load_pairs(checkpoints.pairs_file.get(model=wildcards.model).output[0])
-    return PLAN.pair_map_files(wildcards.model, [pair.stem for pair in pairs.pairs])
-
-
 def grid_seeds(first, rows, cols):
     """The latent seeds of a ROWS x COLS heatmap grid, FIRST, FIRST+1, ... row by row."""
     return list(range(int(first), int(first) + int(rows) * int(cols)))
+
+
+def heatmap_figure_files():
+    """The files of the `heatmaps` job (every configured figure); the pictures go into the report."""
+    files = []
+    for generator in PLAN.heatmaps:
+        for figure in PLAN.heatmap_figures(generator):
+            outputs = figure["outputs"]
+            if figure["grid"] is None:
+                caption, label = "../report/heatmap_seed.rst", f"seed {figure['seeds'][0]}"
+            else:
+                rows, cols = figure["grid"]
+                caption, label = "../report/heatmap_grid.rst", f"grid of {rows}x{cols} from seed {figure['seeds'][0]}"
+            files.append(report(outputs["figure"], caption=caption, category="2. FID sensitivity heatmaps",
+                                subcategory=generator, labels={"generator": generator, "figure": label}))
+            files += [path for key, path in outputs.items() if key != "figure"]
+    return files

@@ -1,4 +1,16 @@
-# StyleGAN-format dataset ZIPs built from image folders, with the resize filter recorded.
+# StyleGAN-format dataset ZIPs built from image folders (or ZIPs), with the recipe recorded in
+# their dataset.json (source size, filter, rounding) and said by the job's message, so that
+# `snakemake -n` lists how each set of reals will be made (config/paper.yaml: FFHQ-256).
+
+
+def zip_recipe_message(wildcards):
+    from fidlens.data.zipbuild import PILLOW_ROUNDING, describe_recipe
+
+    options = PLAN.zip_options(wildcards.name)
+    resized = options["resolution"] is not None
+    return describe_recipe({"source_resolution": options.get("source_resolution"), "resolution": options["resolution"],
+                            "resize_filter": options["resize_filter"], "rounding": PILLOW_ROUNDING if resized else None,
+                            "center_crop": False})
 
 
 rule make_zip:
@@ -13,5 +25,8 @@ rule make_zip:
         "../envs/data.yaml"
     params:
         options=lambda wildcards: PLAN.zip_options(wildcards.name),
+        recipe=zip_recipe_message,
+    message:
+        "Building {output} from {input[0]}, recipe: {params.recipe} (recorded in its dataset.json)"
     script:
         "../scripts/make_zip.py"

@@ -1,4 +1,40 @@
 # FID sensitivity heatmaps: one figure per seed, and seed grids.
+#
+# Every configured figure of every generator is drawn by one job (`heatmaps`): on a CPU, loading
+# torch, the detector, each generator and its statistics costs more than explaining a few images,
+# and a seed shown alone and in a grid is explained once. (One job for all generators keeps one
+# rule name for profiles/slurm; heatmaps take seconds each on a GPU.) heatmap_seed and
+# heatmap_grid draw any other seed or grid named on the command line.
+
+
+if PLAN.heatmaps:
+
+    rule heatmaps:
+        input:
+            networks=lambda wildcards: [PLAN.generator_network(name) for name in PLAN.heatmaps],
+            weights=PLAN.weights_path(),
+            references=lambda wildcards: [PLAN.heatmap_reference_stats(name) for name in PLAN.heatmaps],
+            generated=lambda wildcards: [PLAN.heatmap_generated_stats(name) for name in PLAN.heatmaps],
+        output:
+            heatmap_figure_files(),
+        log:
+            "<logs>/heatmaps/figures.log",
+        benchmark:
+            "<benchmarks>/heatmaps/figures.tsv"
+        conda:
+            "../envs/torch.yaml"
+        threads: config["threads"]
+        resources:
+            gpu=1,
+        params:
+            generators=lambda wildcards: PLAN.heatmap_jobs(),
+            device=config["device"],
+            detector=PLAN.detector_params(),
+        script:
+            "../scripts/heatmaps.py"
+
+    ruleorder: heatmaps > heatmap_seed
+    ruleorder: heatmaps > heatmap_grid
 
 
 rule heatmap_seed:

@@ -95,6 +95,43 @@ rule pairs_table:
         "../scripts/pairs_table.py"
 
 
+rule pairs_maps:
+    input:
+        network=lambda wildcards: PLAN.pairs_generator_network(wildcards.model),
+        weights=PLAN.weights_path(),
+        pairs="<results>/pairs/{model}/pairs.yaml",
+        generated="<results>/pairs/{model}/generated_stats.npz",
+        reference=lambda wildcards: PLAN.pairs_reference_stats(wildcards.model),
+    output:
+        markdown="<results>/pairs/{model}/maps.md",
+        csv="<results>/pairs/{model}/maps.csv",
+        maps=report(
+            directory("<results>/pairs/{model}/maps"),
+            patterns=["{stem}.png"],
+            caption="../report/pair_map.rst",
+            category="4. Pairs study",
+            subcategory="Pair maps: {model}",
+            labels={"model": "{model}", "pair": "{stem}"},
+        ),
+    log:
+        "<logs>/pairs/{model}/maps.log",
+    benchmark:
+        "<benchmarks>/pairs/{model}_maps.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    params:
+        sampling=lambda wildcards: PLAN.pair_map_params(wildcards.model)["sampling"],
+        which=lambda wildcards: PLAN.pair_map_params(wildcards.model)["which"],
+        device=lambda wildcards: PLAN.pair_map_params(wildcards.model)["device"],
+        detector=lambda wildcards: PLAN.pair_map_params(wildcards.model)["detector"],
+    script:
+        "../scripts/pairs_maps.py"
+
+
+# One pair's map on its own, beside the maps/ folder: `snakemake results/RUN/pairs/MODEL/pair_BAD_GOOD.png`.
 rule pair_map:
     input:
         network=lambda wildcards: PLAN.pairs_generator_network(wildcards.model),
@@ -103,13 +140,7 @@ rule pair_map:
         generated="<results>/pairs/{model}/generated_stats.npz",
         reference=lambda wildcards: PLAN.pairs_reference_stats(wildcards.model),
     output:
-        figure=report(
-            "<results>/pairs/{model}/pair_{bad}_{good}.png",
-            caption="../report/pair_map.rst",
-            category="4. Pairs study",
-            subcategory="Pair maps: {model}",
-            labels={"model": "{model}", "bad": "{bad}", "good": "{good}"},
-        ),
+        figure="<results>/pairs/{model}/pair_{bad}_{good}.png",
         numbers="<results>/pairs/{model}/pair_{bad}_{good}.json",
         maps="<results>/pairs/{model}/pair_{bad}_{good}.npz",
     log:
@@ -126,20 +157,6 @@ rule pair_map:
         detector=lambda wildcards: PLAN.pair_map_params(wildcards.model)["detector"],
     script:
         "../scripts/pair_map.py"
-
-
-rule pairs_maps:
-    input:
-        pair_map_files,
-    output:
-        markdown="<results>/pairs/{model}/maps.md",
-        csv="<results>/pairs/{model}/maps.csv",
-    log:
-        "<logs>/pairs/{model}/maps.log",
-    conda:
-        "../envs/data.yaml"
-    script:
-        "../scripts/pairs_maps_index.py"
 
 
 localrules:

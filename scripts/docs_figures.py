@@ -25,6 +25,7 @@ from fidlens.workflow.targets import Plan, demo_plan  # noqa: E402  (after the p
 
 HEATMAP_CODE = ["src/fidlens/studies/heatmap.py", "src/fidlens/studies/heatmap_figures.py"]
 RESAMPLING_CODE = ["src/fidlens/studies/resampling/figures.py", "scripts/resample.py"]
+ATTRIBUTION_CODE = ["src/fidlens/studies/attribution_grid.py", "src/fidlens/studies/attribution_run.py"]
 
 
 def sha256(path: Path) -> str:
@@ -33,6 +34,38 @@ def sha256(path: Path) -> str:
 
 def real_face_figure(demo: Plan) -> str:
     return f"{demo.results}/docs/heatmap_real_face.png"
+
+
+def ci_prdc_figure(demo: Plan) -> str:
+    return f"{demo.results}/docs/fid_ci_prdc.png"
+
+
+def attribution_figure(demo: Plan) -> str:
+    return f"{demo.results}/docs/attribution/grid.png"
+
+
+def draw_attribution(demo: Plan, out: Path) -> None:
+    """The demo generator's set attributed as the demo does, with each tile's heatmap (the demo skips them: time)."""
+    from fidlens.studies.attribution_run import GeneratedSet, run_set_attribution
+
+    label = "demo_n99_z0"
+    inputs, params = demo.attribution_inputs(label), demo.attribution_params(label)
+    gen = params["generated"]
+    outputs = {"ranking": out.with_name("ranking.csv"), "summary": out.with_name("attribution.json"), "grid": out}
+    run_set_attribution(REPO / inputs["features"], REPO / inputs["reference"], outputs, set_label=label,
+                        top=params["top"], covariance=params["covariance"], device="cpu", heatmaps=True,
+                        generated=GeneratedSet(REPO / gen["network"], gen["num_images"], gen["latent_seed"],
+                                               gen["sampling"], gen["which"]),
+                        detector_spec={"name": demo.detector_name(), "weights": str(REPO / demo.weights_path())},
+                        weighting=params["weighting"])
+
+
+def draw_ci_prdc(demo: Plan, out: Path) -> None:
+    """The demo's fid_ci.csv and prdc.csv as one picture (error bars; PRDC bars)."""
+    from fidlens.studies.metric_figures import draw_ci_and_prdc
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    draw_ci_and_prdc(REPO / demo.fid_ci_table(), REPO / demo.prdc_table()).savefig(out, dpi=110)
 
 
 def plan(demo: Plan) -> dict[str, dict]:
@@ -54,6 +87,14 @@ def plan(demo: Plan) -> dict[str, dict]:
                                         "code": RESAMPLING_CODE},
         "resampling_lowest_demo.png": {"source": f"{run}/grid_lowest.png", "target": f"{run}/log.csv",
                                        "code": RESAMPLING_CODE},
+        "attribution_grid_demo.png": {"source": attribution_figure(demo),
+                                      "code": [*ATTRIBUTION_CODE, *HEATMAP_CODE, "scripts/docs_figures.py"]},
+        "fid_vs_inverse_n_demo.png": {"source": demo.fid_infinity_outputs()["figure"],
+                                      "code": ["src/fidlens/metrics/fid_infinity.py",
+                                               "src/fidlens/studies/fid_infinity_run.py", "scripts/fid_vs_inverse_n.py"]},
+        "fid_ci_prdc_demo.png": {"source": ci_prdc_figure(demo),
+                                 "code": ["src/fidlens/studies/metric_figures.py", "src/fidlens/studies/metric_tables.py",
+                                          "scripts/docs_figures.py"]},
     }
 
 
@@ -64,7 +105,7 @@ def older_than_code(demo: Plan) -> list[str]:
     """
     stale = []
     for name, item in plan(demo).items():
-        if name == "heatmap_real_face.png":
+        if name in ("heatmap_real_face.png", "fid_ci_prdc_demo.png", "attribution_grid_demo.png"):
             continue  # drawn by this script every time
         if item["source"] is None and not (REPO / demo.pairs_folder("demo") / "pairs.yaml").is_file():
             continue
@@ -86,7 +127,7 @@ def workflow_targets(demo: Plan) -> list[str]:
     return [demo.demo_figure(), demo.heatmap_grid_path("demo", *demo.heatmap("demo")["grids"][0]),
             f"{demo.pairs_folder('demo')}/maps.md", f"{demo.resampling_folder('demo', 'pre_logits')}/log.csv",
             demo.heatmap_generated_stats("demo"), demo.heatmap_reference_stats("demo"),
-            demo.image_set_path("comparison")]
+            demo.image_set_path("comparison"), *demo.beyond_targets()]
 
 
 def draw_real_face(demo: Plan, out: Path) -> None:
@@ -137,6 +178,8 @@ def main() -> None:
                         checkpoint.unlink()
             run_workflow(str(args.cores), stale, force=True)
     draw_real_face(demo, REPO / real_face_figure(demo))
+    draw_ci_prdc(demo, REPO / ci_prdc_figure(demo))
+    draw_attribution(demo, REPO / attribution_figure(demo))
     from fidlens.core.rawdata import write_json
 
     record = {}

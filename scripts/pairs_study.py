@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from fidlens.assets.registry import network_identity
 from fidlens.detectors.base import DetectorSpec, spec_for_job
 from fidlens.detectors.features import pick_device
 from fidlens.detectors.registry import load_detector
@@ -27,6 +28,7 @@ def main(network: str, detector_spec: DetectorSpec, pairs: str, study_out: str, 
         print(f"face-presence rate: {faces.describe()}")
     arrays = run_study(G, detector, chosen, study_settings, has_face=faces.has_face if faces else None)
     meta = study_meta(G, detector, chosen, study_settings, faces.describe() if faces else None)
+    meta["network"] = network_identity(network)  # which file (name, sha256) made the study's images
     save_study(arrays, meta, study_out)
     study = Study(arrays, meta)
     write_selection_csv(study, selection_out)

@@ -1,5 +1,6 @@
 """One resampling run (one pool, one feature mode): optimise weights, evaluate, log, draw figures."""
 
+from fidlens.assets.registry import network_identity
 from fidlens.core.atomic import write_text_atomic
 from fidlens.core.jsonio import write_json
 from fidlens.core.progress import note
@@ -7,7 +8,12 @@ from fidlens.detectors.base import DetectorSpec
 from fidlens.detectors.features import pick_device
 from fidlens.generators.sampling import Sampling
 from fidlens.studies.resampling.modes import Mode
-from fidlens.studies.resampling.pool import GeneratedPool, ImagePool, attach_clip, bank_from_files
+from fidlens.studies.resampling.pool import (
+    GeneratedPool,
+    ImagePool,
+    bank_from_files,
+    clip_from_files,
+)
 from fidlens.studies.resampling.run import (
     ResamplingRun,
     ResamplingSettings,
@@ -19,7 +25,9 @@ from fidlens.workflow.jobs import job
 
 def main(reals: list[str], real_images: list[str], pool: list[str], pool_images: list[str], pool_labels: list[str],
          generator: dict | None, mode: str, settings: dict, clip_weights: str | None, detector: str, outdir: str,
-         device: str, published: dict | None = None) -> None:
+         device: str, published: dict | None = None, real_clip: list[str] = (), pool_clip: list[str] = (),
+         real_label: str | None = None) -> None:
+    """REAL_CLIP / POOL_CLIP: the CLIP embedding files of the reals and of the pool (made once, rules/resampling.smk)."""
     run_mode = Mode.parse(mode)
     real_bank = bank_from_files(reals)
     cand_bank = bank_from_files(pool, labels=pool_labels if generator is None else None)
@@ -30,17 +38,19 @@ def main(reals: list[str], real_images: list[str], pool: list[str], pool_images:
                                               "published": published})
         write_text_atomic(f"{outdir}/log.csv", f"# {skipped}\n")
         return
-    real_pool = ImagePool(real_images)
     if generator is None:
         candidates = ImagePool(pool_images)
     else:
         candidates = GeneratedPool(generator["network"], generator["num_images"], generator["latent_seed"],
                                    Sampling.from_mapping(generator["sampling"]), which=generator["which"])
     torch_device = pick_device(device, log=print)
-    clip_skip = attach_clip(real_bank, cand_bank, clip_weights, real_pool, candidates, device=str(torch_device))
+    clip_skip = clip_from_files(real_bank, cand_bank, clip_weights, list(real_clip), list(pool_clip))
+    description = {"pool": "+".join(pool_labels) if generator is None else generator["name"],
+                   "reals": real_label or "+".join(real_images), "detector": detector}
+    if generator is not None:  # which network file made the pool (the release's snapshot or another)
+        description["network"] = network_identity(generator["network"])
     inputs = RunInputs(run_mode, real_bank, cand_bank, clip_skip_reason=clip_skip, candidate_image=candidates,
-                       description={"pool": "+".join(pool_labels) if generator is None else generator["name"],
-                                    "reals": "+".join(real_images), "detector": detector})
+                       description=description)
     # one line per evaluation in the log and on the console: the job is long and otherwise silent there
     ResamplingRun(inputs, ResamplingSettings(**settings), outdir, device=torch_device,
                   log=lambda message: note(message, tag=outdir), published=published).run()
@@ -51,4 +61,5 @@ if __name__ == "__main__":
     with job(snakemake, record=[p.outdir]):  # the run's folder holds its figures and CSVs beside log.csv
         detector = p.detector if isinstance(p.detector, str) else DetectorSpec.from_any(p.detector).record_name()
         main(list(i.reals), p.real_images, list(i.pool), p.pool_images, p.pool_labels, p.generator, p.mode,
-             p.settings, p.clip_weights, detector, p.outdir, p.device, p.published)
+             p.settings, p.clip_weights, detector, p.outdir, p.device, p.published,
+             list(i.get("real_clip", [])), list(i.get("pool_clip", [])), p.get("real_label"))

@@ -251,9 +251,11 @@ def test_registry_is_consistent():
         else:
             assert asset.url is None
         if asset.method == "manual":
-            assert "{target}" in asset.manual and "fidlens make-zip" in asset.manual and asset.sha256 is None
+            how = "fidlens make-zip" if asset.kind == "dataset" else "save the file as {target}"
+            assert "{target}" in asset.manual and how in asset.manual and asset.sha256 is None
     networks = {a.filename for a in ASSETS if a.kind == "network"}
-    assert networks == {"ffhq.pkl", "metfaces.pkl", "stylegan2-ffhq-256x256.pkl"} | {
+    assert networks == {"ffhq.pkl", "metfaces.pkl", "stylegan2-ffhq-256x256.pkl",
+                        "ffhq-fid50k_5.30-snapshot-022608.pkl"} | {
         f"stylegan3-{c}-{d}-1024x1024.pkl" for c in "tr" for d in ("ffhq", "metfaces")}
     clip = asset_by_name("clip-vit-b32")
     assert clip.pinned and f"/{clip.sha256}/ViT-B-32.pt" in clip.url  # OpenAI puts the digest in the path

@@ -20,9 +20,9 @@ from conftest import ORL, REPO
 
 from fidlens.workflow.targets import load_plan
 
-HEADLINE_CHAIN = {"source_manifest", "demo_split", "demo_distort", "image_manifest", "features", "statistics",
+HEADLINE_CHAIN = {"source_manifest", "demo_split", "demo_distort", "image_manifest", "demo_features", "statistics",
                   "fid_table_demo", "plot_fid_vs_distortion"}
-LATER = {"resample", "heatmap_seed", "heatmap_grid", "generated_features", "fit_demo_generator", "pairs_file"}
+LATER = {"resample", "heatmaps", "generated_features", "fit_demo_generator", "pairs_file", "pairs_maps"}
 
 
 def _dry_run_jobs(tmp_path: Path) -> list[tuple[str, int]]:
@@ -55,4 +55,7 @@ def test_headline_chain_runs_first(tmp_path):
     later = min(priority for rule, priority in jobs if rule in HEADLINE_CHAIN)
     assert all(priority < later for rule, priority in jobs if rule in LATER)
     image_sets = ["reference", *load_plan(tmp_path / "demo.yaml").demo_comparison_sets()]
-    assert sum(rule == "features" for rule, _ in jobs) == len(image_sets) == 8
+    # one job featurises all eight headline sets (the detector loaded once), none is left to `features`
+    assert sum(rule == "demo_features" for rule, _ in jobs) == 1 and len(image_sets) == 8
+    assert not any(rule == "features" for rule, _ in jobs)
+    assert sum(rule == "statistics" for rule, _ in jobs) == 8

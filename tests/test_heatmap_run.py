@@ -131,8 +131,10 @@ def test_cli_and_workflow_write_the_same_seed_files(tmp_path, stats_files, demo_
     outputs = {"figure": str(flow / "seed0005.png"), "maps": str(flow / "seed0005.npz"),
                "numbers": str(flow / "seed0005.json")}
     sampling = dict(zip(SAMPLING_KEYS, (1.0, None, "const", None)))  # what the rule's params hold
-    script.main(str(demo_generator), DetectorSpec("inception", "default"), str(reference), str(generated), outputs,
-                [5], None, sampling, "G_ema", "squared", "cpu")
+    job = {"network": str(demo_generator), "reference": str(reference), "generated": str(generated),
+           "figures": [{"seeds": [5], "grid": None, "outputs": outputs}], "sampling": sampling, "which": "G_ema",
+           "weighting": "squared"}
+    script.main(DetectorSpec("inception", "default"), "cpu", [job])
     out = tmp_path / "cli"
     assert cli(["heatmap", "--reference", str(reference), "--generated", str(generated), "--network",
                 str(demo_generator), "--seeds", "5", "--outdir", str(out), "--device", "cpu"]) == 0
@@ -145,6 +147,44 @@ def test_cli_and_workflow_write_the_same_seed_files(tmp_path, stats_files, demo_
     assert sorted(cli_raw.files) == sorted(flow_raw.files) == ["feature_gradient", "map"]
     for key in cli_raw.files:
         np.testing.assert_array_equal(cli_raw[key], flow_raw[key])
+
+
+@pytest.mark.slow  # three Inception forward/backward passes on the CPU
+def test_one_job_draws_a_seed_alone_and_in_a_grid_from_one_explanation(tmp_path, stats_files, demo_generator,
+                                                                       random_detector, monkeypatch):
+    """The workflow's per-generator job explains seed 5 once for both figures; the files equal separate runs."""
+    import fidlens.studies.heatmap as heatmap
+    from fidlens.generators.load import load_generator
+    from fidlens.metrics.stats import Statistics
+    from fidlens.studies.heatmap_run import HeatmapFigure, render_heatmap_figures, render_heatmaps
+
+    reference, generated = (Statistics.load(path) for path in stats_files)
+    G = load_generator(str(demo_generator))
+    explained = []
+    original = heatmap.FidSensitivity.explain
+    monkeypatch.setattr(heatmap.FidSensitivity, "explain",
+                        lambda self, image: explained.append(1) or original(self, image))
+    together, apart = tmp_path / "together", tmp_path / "apart"
+
+    def files(folder):
+        return ({"figure": str(folder / "seed0005.png"), "maps": str(folder / "seed0005.npz"),
+                 "numbers": str(folder / "seed0005.json")},
+                {"figure": str(folder / "grid.png"), "tiles": str(folder / "grid.csv"), "maps": str(folder / "grid.npz")})
+
+    single, grid = files(together)
+    render_heatmap_figures(random_detector, reference, generated,
+                           [HeatmapFigure([5], None, single), HeatmapFigure([5, 6], (1, 2), grid)], generator=G)
+    assert len(explained) == 2  # seeds 5 and 6, each once
+    single_apart, grid_apart = files(apart)
+    render_heatmaps(random_detector, reference, generated, numbers=[5], generator=G, outputs=single_apart)
+    render_heatmaps(random_detector, reference, generated, numbers=[5, 6], generator=G, outputs=grid_apart, grid=(1, 2))
+    assert strict_load(together / "seed0005.json") == strict_load(apart / "seed0005.json")
+    assert (together / "grid.csv").read_text() == (apart / "grid.csv").read_text()
+    for name in ("seed0005.npz", "grid.npz"):
+        a, b = np.load(together / name), np.load(apart / name)
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
 
 
 def test_requests_that_cannot_be_written_are_refused_before_any_work(stats_files):

@@ -34,6 +34,17 @@ def test_index_lists_every_pair_and_counts_the_preferred_good_images(tmp_path):
     assert rows[0]["numbers"] == "pair_12_40p3.json" and rows[0]["maps"] == "pair_12_40p3.npz"
 
 
+def test_index_links_maps_drawn_into_a_folder_below_it(tmp_path):
+    (tmp_path / "maps").mkdir()
+    figures = [_pair(tmp_path / "maps", 12, "40p3", 41.5, 41.25)]
+    text = write_maps_index(figures, tmp_path / "maps.md", tmp_path / "maps.csv")
+    assert "| 12 → 40p3 | 41.5000 | 41.2500 | -0.2500 | maps/pair_12_40p3.png |" in text
+    with open(tmp_path / "maps.csv", newline="") as handle:
+        row = next(csv.DictReader(handle))
+    assert (row["figure"], row["numbers"], row["maps"]) == (
+        "maps/pair_12_40p3.png", "maps/pair_12_40p3.json", "maps/pair_12_40p3.npz")
+
+
 def test_pair_named_finds_the_pair_or_names_the_file():
     from fidlens.studies.pairs.map_run import pair_named
     from fidlens.studies.pairs.spec import parse_pairs

@@ -25,7 +25,7 @@ CAPTIONS = {
     "heatmap_grid": ("heatmaps.smk", "heatmap_grid.rst"),
     "resample": ("resampling.smk", "resampling_log.rst"),
     "pairs_table": ("pairs.smk", "pairs_table.rst"),
-    "pair_map": ("pairs.smk", "pair_map.rst"),
+    "pairs_maps": ("pairs.smk", "pair_map.rst"),
 }
 
 
@@ -59,7 +59,7 @@ def caption_jobs(plan: Plan):
     if plan.pairs:
         yield "pairs_table", plan.pairs_table_params(), {}
         for model in plan.pairs:
-            yield "pair_map", plan.pair_map_params(model), {"model": model, "bad": "12", "good": "40p3"}
+            yield "pairs_maps", plan.pair_map_params(model), {"model": model}
 
 
 def render_caption(caption: str, rule: str, params: dict, wildcards: dict, config: dict) -> str:
@@ -93,7 +93,7 @@ def test_every_caption_renders_for_the_shipped_configs(config_name):
     weights = config["detector"]["weights"]
     detector = "default_1.pt" if weights == "default" else weights
     assert plan.detector_label() in rendered["resample"]  # the resample caption names the weights file
-    for rule in ("fid_table_demo", "heatmap_seed", "heatmap_grid", "pairs_table", "pair_map"):
+    for rule in ("fid_table_demo", "heatmap_seed", "heatmap_grid", "pairs_table", "pairs_maps"):
         assert detector in rendered[rule], rule
     assert f"{config['covariance']} covariance" in rendered["fid_table_demo"]
     if config_name == "demo.yaml":

@@ -23,8 +23,8 @@ def _gpu_rules() -> set[str]:
     """Rules tagged `gpu=N` in rules/*.smk."""
     rules = set()
     for smk in (REPO / "rules").glob("*.smk"):
-        for block in re.split(r"\n(?=(?:rule|checkpoint) \w+:)", smk.read_text()):
-            name = re.match(r"(?:rule|checkpoint) (\w+):", block)
+        for block in re.split(r"\n(?=\s*(?:rule|checkpoint) \w+:)", smk.read_text()):
+            name = re.match(r"\s*(?:rule|checkpoint) (\w+):", block)
             if name and re.search(r"^\s+gpu=\d+", block, re.M):
                 rules.add(name.group(1))
     return rules
@@ -33,7 +33,7 @@ def _gpu_rules() -> set[str]:
 def test_every_gpu_rule_asks_cpus_per_gpu_from_its_threads():
     resources = yaml.safe_load((PROFILE / "config.yaml").read_text())["set-resources"]
     gpu_rules = _gpu_rules()
-    assert {"features", "resample", "heatmap_seed"} <= gpu_rules
+    assert {"features", "demo_features", "resample", "heatmaps", "heatmap_seed", "pairs_maps"} <= gpu_rules
     for rule in gpu_rules:
         entry = resources.get(rule)
         assert entry, f"profiles/slurm has no set-resources for GPU rule {rule}"
@@ -75,7 +75,7 @@ def test_slurm_dry_run_gives_gpu_jobs_their_threads_as_cpus_per_gpu(tmp_path: Pa
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = _jobs(result.stdout + result.stderr)
     gpu_jobs = [job for job in jobs if job["rule"] in _gpu_rules()]
-    assert {job["rule"] for job in gpu_jobs} >= {"features", "resample", "heatmap_seed"}
+    assert {job["rule"] for job in gpu_jobs} >= {"demo_features", "resample", "heatmaps", "pairs_maps"}
     for job in gpu_jobs:
         assert job["threads"] == "3", job
         assert "cpus_per_gpu=3" in job["resources"] and "gpu=1" in job["resources"], job

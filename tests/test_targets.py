@@ -22,8 +22,8 @@ from fidlens.workflow.targets import RESAMPLING_SETTINGS, Plan, load_plan
 
 HOME = "/fidlens-home"  # $FIDLENS_HOME for the unit tests: the plan only names paths there, reads nothing
 # Rules only the demo's jobs use (the paper fetches other weights, with download_weights).
-DEMO_RULES = {"demo_split", "demo_distort", "source_manifest", "fid_table_demo", "plot_fid_vs_distortion",
-              "fit_demo_generator", "fetch_inception"}
+DEMO_RULES = {"demo_split", "demo_distort", "fid_table_demo", "plot_fid_vs_distortion",
+              "fit_demo_generator", "fetch_inception", "demo_features"}
 # The README's own-datasets recipe (docs text handed to the README), with two real image folders.
 RECIPE = {"run": "mine", "detector": {"name": "inception", "weights": "default"}, "covariance": "unbiased",
           "datasets": {"ffhq256": {"path": str(ORL / "s1")}, "mysamples": {"path": str(ORL / "s2"), "max_images": 5}}}
@@ -91,12 +91,29 @@ def test_demo_generator_heatmaps_and_pairs():
     assert plan.heatmap_reference_stats("demo") == "results/demo/stats/reference.npz"
     assert plan.heatmap_params("demo") == {"sampling": sampling, "which": "G_ema", "weighting": "squared",
                                            "device": "auto", "detector": plan.detector_params()}
+    # the `heatmaps` job: every figure of the generator, with the files heatmap_seed/heatmap_grid would write
+    figures = plan.heatmap_figures("demo")
+    assert [(f["seeds"], f["grid"]) for f in figures] == [([107], None), ([540], None), ([386], None),
+                                                          (list(range(100, 108)), [2, 4])]
+    assert figures[0]["outputs"] == {"figure": "results/demo/heatmaps/demo/seed0107.png",
+                                     "maps": "results/demo/heatmaps/demo/seed0107.npz",
+                                     "numbers": "results/demo/heatmaps/demo/seed0107.json"}
+    assert figures[3]["outputs"] == {"figure": "results/demo/heatmaps/demo/grid_100_2x4.png",
+                                     "tiles": "results/demo/heatmaps/demo/grid_100_2x4.csv",
+                                     "maps": "results/demo/heatmaps/demo/grid_100_2x4.npz"}
+    assert [f["outputs"]["figure"] for f in figures] == plan.heatmap_targets()
+    (job,) = plan.heatmap_jobs()
+    assert job == {"generator": "demo", "network": plan.generator_network("demo"),
+                   "reference": plan.heatmap_reference_stats("demo"), "generated": plan.heatmap_generated_stats("demo"),
+                   "figures": figures, "sampling": sampling, "which": "G_ema", "weighting": "squared"}
+    assert plan.demo_feature_sets() == ["reference", *plan.demo_comparison_sets()]
+    assert plan_of("paper.yaml").demo_feature_sets() == []  # the paper's sets: one `features` job each
     assert plan.pairs_targets() == ["results/demo/tables/pairs_table2.csv", "results/demo/tables/pairs_table2.md",
                                     "results/demo/pairs/demo/maps.md"]
     assert plan.pairs_file_inputs("demo") == {"network": "results/demo/generators/demo.pt"}  # pairs: auto
     assert plan.pairs_study_settings("demo") == {"num_images": 200, "latent_seed": 1, "fraction": 0.05,
                                                  "delete_mode": "shrink", **sampling, "batch_size": 50}
-    assert plan.pair_map_files("demo", ["pair_2_2p1"]) == ["results/demo/pairs/demo/pair_2_2p1.png"]
+    assert plan.pair_map_files("demo", ["pair_2_2p1"]) == ["results/demo/pairs/demo/maps/pair_2_2p1.png"]
     assert plan.pairs_table_params() == {"models": ["demo"], "published": {"demo": None}}
 
 
@@ -166,13 +183,15 @@ def test_paper_plan_stands_alone():
     assert plan.weights_path() == f"{HOME}/weights/inception-2015-12-05.pt"
     assert plan.configured_urls() == {"inception-2015-12-05.pt": url}
     job = plan.resampling_job("stylegan2-ffhq256", "logits")
-    assert job.inputs == {"reals": ["results/paper/features/ffhq256.npz"],
-                          "pool": ["results/paper/generated/stylegan2-ffhq256/features_n250000_z0.npz"],
-                          "network": "resources/networks/stylegan2-ffhq-256x256.pkl",
-                          "clip": f"{HOME}/weights/ViT-B-32.pt"}
+    pool = "results/paper/resampling/pools/stylegan2-ffhq256_n250000_z0"  # generated and featurised once
+    assert job.inputs == {"reals": ["results/paper/features/ffhq256.npz"], "pool": [f"{pool}/inception.npz"],
+                          "network": "resources/networks/ffhq-fid50k_5.30-snapshot-022608.pkl",
+                          "clip": f"{HOME}/weights/ViT-B-32.pt",
+                          "real_clip": ["results/paper/resampling/clip/ffhq256.npz"],
+                          "pool_clip": [f"{pool}/clip.npz"]}
     assert job.params["generator"]["num_images"] == 250000 and job.params["detector"] == "inception-2015-12-05.pt"
     assert len(plan.heatmap_targets()) == 7 and plan.heatmap_targets()[-1].endswith("/grid_100_5x8.png")
-    assert len(plan.pairs_targets()) == 2 + 6
+    assert len(plan.pairs_targets()) == 2 + 2 + 6 + 1  # Tables 2 and 1, six pair-map indexes, Fig. 4
     targets = plan.all_targets()
     assert targets and all(target.startswith("results/paper/") for target in targets)
     assert not set(targets) & set(demo.all_targets())
@@ -240,7 +259,8 @@ def test_paper_config_plans_no_demo_job_and_writes_nowhere_the_demo_writes(tmp_p
         runs[name] = (dry, summary(listed), load_plan(config, home=home))
     (paper_dry, paper_files, paper_plan), (demo_dry, demo_files, demo_plan) = runs["paper"], runs["demo"]
     paper_rules = set(job_counts(paper_dry))
-    assert paper_rules >= {"features", "heatmap_seed", "resample", "pairs_study", "download_weights"}
+    assert paper_rules >= {"feature_shard", "merge_feature_shards", "resample", "pairs_study", "download_weights"}
+    assert "heatmaps" in paper_rules  # one job draws every configured heatmap
     assert not paper_rules & DEMO_RULES, paper_rules & DEMO_RULES
     assert set(paper_files.values()) == paper_rules - {"all"}  # the summary lists every job's files
     assert set(paper_plan.all_targets()) <= set(paper_files) and set(demo_plan.all_targets()) <= set(demo_files)

@@ -80,12 +80,15 @@ def test_dry_run_plans_the_demo(tmp_path):
     plan = load_plan(demo_config(tmp_path), home=tmp_path / "home")
     sets = ["reference", *plan.demo_comparison_sets()]
     study = plan.heatmap("demo")
-    expected = {"features": len(sets), "statistics": len(sets), "image_manifest": len(sets),
+    # one job featurises the eight headline sets, one draws every configured heatmap of the generator
+    expected = {"demo_features": 1, "statistics": len(sets), "image_manifest": len(sets),
                 "demo_distort": len(plan.demo_distorted_sets()), "demo_split": 2, "fetch_inception": 1,
-                "fit_demo_generator": 1, "generated_features": 1, "heatmap_seed": len(study["seeds"]),
-                "heatmap_grid": len(study["grids"]), "resample": len(plan.resampling["demo"]["modes"])}
+                "fit_demo_generator": 1, "generated_features": 1, "heatmaps": 1,
+                "resample": len(plan.resampling["demo"]["modes"])}
     counts = job_counts(result)
     assert {rule: counts[rule] for rule in expected} == expected, counts
+    assert not {"features", "heatmap_seed", "heatmap_grid"} & set(counts), counts
+    assert len(plan.heatmap_figures("demo")) == len(study["seeds"]) + len(study["grids"])
     assert len(sets) == 8 and expected["demo_distort"] == 6  # 2 levels of 3 disturbances
     outputs = [path for job in planned(result) for path in job.get("output", "").split(", ") if path]
     assert outputs and all(path.startswith("results/demo/") for path in outputs), outputs

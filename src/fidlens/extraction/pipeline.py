@@ -8,6 +8,7 @@ torch is imported only where images meet a network, so statistics-only work stay
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import warnings
@@ -20,7 +21,7 @@ from fidlens import __version__
 from fidlens.assets.store import cache_dir
 from fidlens.metrics.comparability import Side, check_comparable, known_convention
 from fidlens.metrics.covariance import Covariance
-from fidlens.data.datasets import DecodeLimits, open_image_source
+from fidlens.data.datasets import DecodeLimits, ImageSource, open_image_source
 from fidlens.core.errors import FidlensError, StatisticsError
 from fidlens.metrics.feature_files import read_feature_file
 from fidlens.detectors.base import Detector, DetectorSpec, detector_record
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["ExtractionSettings", "GenerationSettings", "comparison_notes", "compute_features",
            "compute_generated_features", "detector_meta", "extract_features", "fid_between", "is_statistics_file",
            "kid_between", "load_detector", "npz_kind", "resolve_features", "resolve_statistics",
-           "statistics_from_features"]
+           "statistics_from_features", "statistics_meta"]
 
 
 @dataclass
@@ -129,11 +130,14 @@ def compute_features(
     want_logits: bool = False,
     settings: ExtractionSettings | None = None,
     limits: DecodeLimits | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> FeatureSet:
     """Features of an image folder or ZIP, served from the content-keyed cache when possible.
 
     `limits` bounds what each image may cost (default: ``settings.limits``, else
     `DecodeLimits.from_env()`). A detector that reads stored embeddings returns those.
+    ``shard=(start, stop)`` computes only images [start, stop) of the selection (one job of a
+    sharded extraction; its own cache entry, `meta["shard"]` says which rows).
     """
     settings = settings or ExtractionSettings()
     if not getattr(detector, "reads_images", True):
@@ -151,6 +155,8 @@ def compute_features(
     if limits is None:
         limits = settings.limits
     source = open_image_source(path, max_images=max_images, subset_seed=subset_seed, limits=limits)
+    if shard is not None:
+        source = narrowed_source(source, *shard)
     source_hash = source.content_hash()
     key = feature_cache_key(source_hash, _cache_identity(detector), want_logits=want_logits)
 
@@ -166,9 +172,34 @@ def compute_features(
         )
         meta = _feature_meta(detector, source.describe(), source_hash)
         meta.update(num_images=len(source), names_head=source.names[:3])
+        if shard is not None:
+            meta["shard"] = {"start": shard[0], "stop": shard[1]}
         return FeatureSet(features=arrays["features"], meta=meta, logits=arrays.get("logits"))
 
-    return _with_detector_record(_cached_features(settings, key, extract), detector)
+    features = _with_detector_record(_cached_features(settings, key, extract), detector)
+    if str(path).lower().endswith(".zip"):  # how the ZIP was made (its recipe), read now: a cache hit carries it too
+        from fidlens.data.zipbuild import read_zip_metadata
+
+        made = read_zip_metadata(path)
+        if made is not None:
+            features.meta.setdefault("source", {})["made_by"] = made
+    return features
+
+
+def narrowed_source(source: ImageSource, start: int, stop: int) -> ImageSource:
+    """Images [start, stop) of SOURCE's selection, as a source of their own.
+
+    The range joins the selection, so the shard's content hash (its cache key) differs from
+    the whole set's and from every other shard's.
+    """
+    if not 0 <= start < stop <= len(source):
+        raise FidlensError(f"shard [{start}, {stop}) lies outside the {len(source)} images of {source.path}")
+    shard = copy.copy(source)
+    shard.names = source.names[start:stop]
+    shard._selection = {**source.selection, "shard": [start, stop]}
+    shard._content_hash = None
+    shard._warned = set()
+    return shard
 
 
 def statistics_from_features(features: FeatureSet, covariance: Covariance | str = Covariance.UNBIASED) -> Statistics:
@@ -177,13 +208,18 @@ def statistics_from_features(features: FeatureSet, covariance: Covariance | str 
     The detector, its sha256, the covariance convention and the resize convention go into
     the metadata, so that `fid_between` can refuse to compare unlike statistics.
     """
+    return Statistics.from_features(features.features, covariance=covariance, meta=statistics_meta(features.meta))
+
+
+def statistics_meta(feature_meta: Mapping[str, Any]) -> dict:
+    """The provenance statistics carry from their features' metadata (one place: merged shards use it too)."""
     keys = ("source_hash", "detector", "detector_sha256", "fidlens_version", "gpu_precision")
-    meta = {k: features.meta[k] for k in keys if k in features.meta}
-    meta["source"] = features.meta.get("source", {})
-    resize = known_convention(features.meta, "resize")
+    meta = {k: feature_meta[k] for k in keys if k in feature_meta}
+    meta["source"] = feature_meta.get("source", {})
+    resize = known_convention(feature_meta, "resize")
     if resize is not None:
         meta["resize"] = resize
-    return Statistics.from_features(features.features, covariance=covariance, meta=meta)
+    return meta
 
 
 def detector_meta(detector: Detector) -> dict:
@@ -319,8 +355,14 @@ def compute_generated_features(
     *,
     which: str = "G_ema",
     settings: ExtractionSettings | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> FeatureSet:
-    """Features of a generated set, cached by (generator file, sampling settings, detector)."""
+    """Features of a generated set, cached by (generator file, sampling settings, detector).
+
+    ``shard=(start, stop)`` generates only images [start, stop) of the set, from the same latent
+    stream (`fidlens.generators.generate.latent_rows`), so the shards together are the set image
+    for image; `meta["shard"]` keeps the whole set's source hash for the merge.
+    """
     import json
 
     from fidlens.assets.store import file_sha256
@@ -331,16 +373,25 @@ def compute_generated_features(
     content = json.dumps({"generator": file_sha256(generator_path), "which": which, **generation.record()},
                          sort_keys=True)
     source_hash = hashlib.sha256(content.encode()).hexdigest()
+    set_hash, first, count = source_hash, 0, generation.num_images
+    if shard is not None:
+        first, stop = shard
+        if not 0 <= first < stop <= generation.num_images:
+            raise FidlensError(f"shard [{first}, {stop}) lies outside the {generation.num_images} generated images")
+        count = stop - first
+        source_hash = hashlib.sha256(f"{set_hash}:shard:{first}:{stop}".encode()).hexdigest()
     key = feature_cache_key(source_hash, _cache_identity(detector), want_logits=detector.has_logits)
 
     def generate_and_extract() -> FeatureSet:
         G = load_generator(generator_path, which=which).to(detector.device)
-        arrays = generated_features(G, detector, generation.num_images, generation.latent_seed,
+        arrays = generated_features(G, detector, count, generation.latent_seed, first=first,
                                     batch_size=settings.batch_size, progress=settings.progress,
                                     want_logits=detector.has_logits, sampling=generation.sampling)
         description = {"kind": "generated", "generator": G.label, "path": str(generator_path), **generation.record()}
         meta = _feature_meta(detector, description, source_hash)
-        meta["num_images"] = generation.num_images
+        meta["num_images"] = count
+        if shard is not None:
+            meta["shard"] = {"start": first, "stop": first + count, "set_source_hash": set_hash}
         return FeatureSet(features=arrays["features"], meta=meta, logits=arrays.get("logits"))
 
     return _with_detector_record(_cached_features(settings, key, generate_and_extract), detector)

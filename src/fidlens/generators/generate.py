@@ -121,23 +121,50 @@ def latent_batches(G: GeneratorBase, z: np.ndarray, *, batch_size: int = 32,
         yield synthesize_uint8(G, ws if edit_ws is None else edit_ws(ws), sampling)
 
 
-def generated_batches(G: GeneratorBase, num_images: int, latent_seed: int, **kwargs) -> Iterator[torch.Tensor]:
-    """uint8 NCHW batches of the set z = RandomState(latent_seed).randn(num_images, z_dim)."""
-    yield from latent_batches(G, np.random.RandomState(latent_seed).randn(num_images, G.z_dim), **kwargs)
+_SKIP_CHUNK = 1 << 22  # normals drawn at once while skipping to a shard's first row (32 MiB)
+
+
+def latent_rows(latent_seed: int, z_dim: int, start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) of RandomState(latent_seed).randn(N, z_dim), for any N ≥ stop, without the rows before.
+
+    Why: a sharded generated set must be the unsharded set image for image. The legacy
+    RandomState draws its normals one stream (randn(N, d) fills row by row), so drawing and
+    dropping start·d normals first leaves the generator exactly where the full draw reaches row start.
+    """
+    if not 0 <= start <= stop:
+        raise FidlensError(f"latent rows [{start}, {stop}) are not a range")
+    rs = np.random.RandomState(latent_seed)
+    skip = start * z_dim
+    while skip:
+        step = min(skip, _SKIP_CHUNK)
+        rs.standard_normal(step)
+        skip -= step
+    return rs.randn(stop - start, z_dim)
+
+
+def generated_batches(G: GeneratorBase, num_images: int, latent_seed: int, *, first: int = 0,
+                      **kwargs) -> Iterator[torch.Tensor]:
+    """uint8 NCHW batches of images first … first+num_images-1 of the set z = RandomState(latent_seed).randn(·, z_dim)."""
+    z = (np.random.RandomState(latent_seed).randn(num_images, G.z_dim) if first == 0
+         else latent_rows(latent_seed, G.z_dim, first, first + num_images))
+    yield from latent_batches(G, z, **kwargs)
 
 
 def generated_features(G: GeneratorBase, detector: Detector, num_images: int, latent_seed: int, *,
                        batch_size: int = 32, progress: bool = True, want_logits: bool = False,
-                       sampling: Sampling = DEFAULT_SAMPLING) -> dict[str, np.ndarray]:
-    """The detector's features (float32) of a generated set, and its logits on request, batch by batch."""
+                       sampling: Sampling = DEFAULT_SAMPLING, first: int = 0) -> dict[str, np.ndarray]:
+    """The detector's features (float32) of a generated set, and its logits on request, batch by batch.
+
+    ``first`` > 0 makes a shard: images first … first+num_images-1 of the set (see `latent_rows`).
+    """
     device = detector.device
     out = {"features": np.empty((num_images, detector.feature_dim), dtype=np.float32)}
     if want_logits:
         out["logits"] = np.empty((num_images, detector.logits_dim), dtype=np.float32)
     done = 0
     with progress_bar(total=num_images, desc="generated features", unit="img", disable=not progress) as bar:
-        for images in generated_batches(G, num_images, latent_seed, batch_size=batch_size, device=device,
-                                        sampling=sampling):
+        for images in generated_batches(G, num_images, latent_seed, first=first, batch_size=batch_size,
+                                        device=device, sampling=sampling):
             with torch.inference_mode():
                 result = detector.features(images.to(device), want_logits=want_logits)
             n = len(result["features"])

@@ -21,8 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from fidlens.metrics.bootstrap import FrechetResampler, Reference, _features64, _same_dim, unbiased_mmd2_from_sums
 from fidlens.core.errors import StatisticsError
+from fidlens.metrics.bootstrap import (
+    FrechetResampler,
+    Reference,
+    _features64,
+    _same_dim,
+    unbiased_mmd2_from_sums,
+)
 from fidlens.metrics.kernel_sums import kernel_diagonal, weighted_kernel_sums
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "LineFit",
     "check_sizes",
     "draw_inverse_n",
+    "draw_panel",
     "fid_infinity",
     "fit_inverse_n",
     "size_grid",
@@ -211,7 +218,8 @@ def _spread_ticks(x: np.ndarray, sizes: np.ndarray, min_gap: float) -> tuple[lis
     return kept, labels
 
 
-def _panel(ax, fit: LineFit, scale: float, unit: str) -> None:
+def draw_panel(ax, fit: LineFit, scale: float = 1.0, unit: str = "") -> None:
+    """One fit on AX: the values at N, the line and its intercept (the value at N = ∞)."""
     from matplotlib.ticker import MaxNLocator
 
     x = 1.0 / fit.sizes.astype(np.float64)
@@ -245,7 +253,7 @@ def draw_inverse_n(result: Extrapolation, *, title: str | None = None):
     panels = [(result.fid, 1.0, "")] + ([(result.kid, 1000.0, " × 1000")] if result.kid is not None else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
     for ax, (fit, scale, unit) in zip(axes[0], panels):
-        _panel(ax, fit, scale, unit)
+        draw_panel(ax, fit, scale, unit)
     fig.suptitle(title or f"Bias removed (Chong & Forsyth 2020): value at N vs 1/N, {result.n_generated} generated "
                  f"images, seed {result.seed}", fontsize=9)
     fig.tight_layout()

@@ -28,11 +28,15 @@ def render_attribution_grid(
     count: int,
     *,
     title: str = "",
+    overlay_at: Callable[[int], np.ndarray] | None = None,
+    footer: str = "",
 ) -> bytes:
     """PNG bytes: ``count`` most harmful images (top row) and ``count`` most liked (bottom row).
 
     ``image_at(i)`` returns image i as (H, W, 3) uint8; ``delta``/``ranks``/``names`` are
     per image. ``count`` is capped at N // 2 so the rows never show the same image twice.
+    ``overlay_at(i)`` (same size, uint8), when given, is shown beside image i (its heatmap);
+    ``footer`` is a line under the grid (e.g. why there are no heatmaps).
     """
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
@@ -42,18 +46,26 @@ def render_attribution_grid(
         ("hurt FID most: removing lowers FID", order[:count]),
         ("FID likes most: removing raises FID", order[::-1][:count]),
     ]
-    fig = Figure(figsize=(1.9 * count + 0.4, 4.9), dpi=110)
+    width = 1.9 if overlay_at is None else 3.4
+    fig = Figure(figsize=(width * count + 0.4, 4.9 + (0.3 if footer else 0.0)), dpi=110)
     axes = fig.subplots(2, count, squeeze=False)
     for row, (label, indices) in enumerate(rows):
         for col, i in enumerate(indices):
             ax = axes[row][col]
-            ax.imshow(image_at(int(i)), interpolation="lanczos")
+            picture = image_at(int(i))
+            if overlay_at is not None:
+                picture = np.concatenate([picture, overlay_at(int(i))], axis=1)
+            ax.imshow(picture, interpolation="lanczos")
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(_tile_label(int(ranks[i]), names[i], float(delta[i])), fontsize=8)
         axes[row][0].set_ylabel(label.split(":")[0], fontsize=9)
     fig.suptitle(title or "ΔFID = FID(set without image) − FID(set)", fontsize=10)
-    fig.tight_layout()
+    if footer:
+        fig.text(0.5, 0.01, footer, ha="center", va="bottom", fontsize=7, wrap=True)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+    else:
+        fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()

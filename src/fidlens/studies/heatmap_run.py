@@ -23,7 +23,7 @@ from fidlens.core.errors import FidlensError
 from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
 from fidlens.metrics.stats import Statistics
 
-__all__ = ["HeatmapTarget", "heatmap_targets", "render_heatmaps"]
+__all__ = ["HeatmapFigure", "HeatmapTarget", "heatmap_targets", "render_heatmap_figures", "render_heatmaps"]
 
 SINGLE_KEYS = ("figure", "numbers")
 GRID_KEYS = ("figure", "tiles", "maps")
@@ -87,50 +87,105 @@ def render_heatmaps(detector: Any, reference: Statistics, generated: Statistics,
     One figure per image (``outdir``, or ``outputs`` for one image), or one grid (``grid`` =
     (rows, cols) with ``outputs``). GENERATOR is moved to the detector's device.
     """
-    from fidlens.studies.heatmap import (
-        FidSensitivity,
-        describe_setup,
-        explain_seeds,
-        explain_source_images,
-    )
-    from fidlens.studies.heatmap_figures import (
-        save_heatmap_figure,
-        save_heatmap_grid,
-        write_grid_raw,
-        write_heatmap_raw,
-    )
-
     numbers = [int(n) for n in numbers]
     _check_request(numbers, generator, images, outdir, outputs, grid)
+    figure = HeatmapFigure(numbers, tuple(grid) if grid is not None else None, outputs, outdir)
+    return render_heatmap_figures(detector, reference, generated, [figure], generator=generator, images=images,
+                                  sampling=sampling, weighting=weighting, progress=progress, log=log)
+
+
+@dataclass(frozen=True)
+class HeatmapFigure:
+    """One figure to draw: its seeds (or image indices), grid shape (None: one figure per image) and files."""
+
+    numbers: Sequence[int]
+    grid: tuple[int, int] | None = None
+    outputs: Mapping[str, str | os.PathLike] | None = None
+    outdir: str | os.PathLike | None = None
+
+    @classmethod
+    def from_mapping(cls, spec: Mapping[str, Any]) -> HeatmapFigure:
+        """From the workflow's description (`Plan.heatmap_figures`): seeds, grid, outputs."""
+        grid = spec.get("grid")
+        return cls([int(n) for n in spec["seeds"]], tuple(grid) if grid else None, dict(spec["outputs"]))
+
+
+def render_heatmap_figures(detector: Any, reference: Statistics, generated: Statistics,
+                           figures: Sequence[HeatmapFigure], *, generator: Any = None,
+                           images: str | os.PathLike | None = None, sampling: Sampling = DEFAULT_SAMPLING,
+                           weighting: str = "squared", progress: bool = True,
+                           log: Callable[[str], None] = print) -> list[Path]:
+    """Draw several figures from one set-up: every distinct seed (or image) is explained once.
+
+    The explanations are made one image at a time, so an image's map is the same whichever
+    figures are drawn with it.
+    """
+    from fidlens.studies.heatmap import FidSensitivity, describe_setup, explain_seeds, explain_source_images
+
+    for figure in figures:
+        _check_request(list(figure.numbers), generator, images, figure.outdir, figure.outputs, figure.grid)
+    wanted = list(dict.fromkeys(int(n) for figure in figures for n in figure.numbers))
     sensitivity = FidSensitivity(detector, reference, generated, weighting=weighting)
     common = {"weighting": weighting, "reference_images": reference.num_images, "generated_images": generated.num_images,
               "detector": detector.weights_name}
     if generator is not None:
         generator = generator.to(sensitivity.device)
-        explanations = explain_seeds(sensitivity, generator, numbers, sampling=sampling, progress=progress)
-        source, labels = generator.label, [f"seed {n}" for n in numbers]
-        setups = [{"seed": n, "generator": generator.label, **common, "sampling": sampling.as_dict()} for n in numbers]
-        span = f"seeds {numbers[0]}–{numbers[-1]}"
+        explained = explain_seeds(sensitivity, generator, wanted, sampling=sampling, progress=progress)
+        source = generator.label
     else:
-        explanations = explain_source_images(sensitivity, images, numbers, progress=progress)
-        source, labels = str(images), [f"image {n}" for n in numbers]
-        setups = [{"image_source": str(images), "index": n, **common} for n in numbers]
-        span = f"images {numbers[0]}–{numbers[-1]}"
-    subtitle = describe_setup(sensitivity, reference, generated)
+        explained = explain_source_images(sensitivity, images, wanted, progress=progress)
+        source = str(images)
+    by_number = dict(zip(wanted, explained))
+    drawing = _Drawing(source, describe_setup(sensitivity, reference, generated), common, generator, images,
+                       sampling, log)
     written: list[Path] = []
-    if grid is not None:
-        save_heatmap_grid(explanations, labels, *grid, outputs["figure"], title=f"{source} · {span}", subtitle=subtitle)
-        write_grid_raw(explanations, labels, grid[1], outputs["tiles"], outputs["maps"])
-        written += [Path(outputs[key]) for key in GRID_KEYS]
-        where = [str(outputs["figure"])] * len(numbers)
-    else:
-        targets = [_single_target(outputs)] if outputs is not None else heatmap_targets(
-            outdir, numbers, seeds=generator is not None)
-        for target, explanation, label, setup in zip(targets, explanations, labels, setups):
-            save_heatmap_figure(explanation, target.figure, title=f"{source} · {label}", subtitle=subtitle)
-            raw_label = label if generator is not None else f"{images} {label}"
-            written += [target.figure, *write_heatmap_raw(explanation, target.stem, label=raw_label, setup=setup)]
-        where = [str(target.figure) for target in targets]
-    for place, label, ex in zip(where, labels, explanations):
-        log(f"{label} ({place}): FID with this image {ex.fid_with_image:.4f} (ΔFID {ex.delta_fid:+.6f})")
+    for figure in figures:
+        written += drawing.draw(figure, [by_number[int(n)] for n in figure.numbers])
     return written
+
+
+@dataclass(frozen=True)
+class _Drawing:
+    """What every figure of one run shares: where its images come from and how they were explained."""
+
+    source: str
+    subtitle: str
+    common: Mapping[str, Any]
+    generator: Any
+    images: str | os.PathLike | None
+    sampling: Sampling
+    log: Callable[[str], None]
+
+    def draw(self, figure: HeatmapFigure, explanations: Sequence[Any]) -> list[Path]:
+        from fidlens.studies.heatmap_figures import (
+            save_heatmap_figure,
+            save_heatmap_grid,
+            write_grid_raw,
+            write_heatmap_raw,
+        )
+
+        numbers = [int(n) for n in figure.numbers]
+        seeds = self.generator is not None
+        labels = [f"seed {n}" if seeds else f"image {n}" for n in numbers]
+        written: list[Path] = []
+        if figure.grid is not None:
+            outputs = figure.outputs
+            span = f"{'seeds' if seeds else 'images'} {numbers[0]}–{numbers[-1]}"
+            save_heatmap_grid(explanations, labels, *figure.grid, outputs["figure"], title=f"{self.source} · {span}",
+                              subtitle=self.subtitle)
+            write_grid_raw(explanations, labels, figure.grid[1], outputs["tiles"], outputs["maps"])
+            written += [Path(outputs[key]) for key in GRID_KEYS]
+            where = [str(outputs["figure"])] * len(numbers)
+        else:
+            targets = [_single_target(figure.outputs)] if figure.outputs is not None else heatmap_targets(
+                figure.outdir, numbers, seeds=seeds)
+            for target, explanation, label, n in zip(targets, explanations, labels, numbers):
+                setup = ({"seed": n, "generator": self.source, **self.common, "sampling": self.sampling.as_dict()}
+                         if seeds else {"image_source": str(self.images), "index": n, **self.common})
+                save_heatmap_figure(explanation, target.figure, title=f"{self.source} · {label}", subtitle=self.subtitle)
+                raw_label = label if seeds else f"{self.images} {label}"
+                written += [target.figure, *write_heatmap_raw(explanation, target.stem, label=raw_label, setup=setup)]
+            where = [str(target.figure) for target in targets]
+        for place, label, ex in zip(where, labels, explanations):
+            self.log(f"{label} ({place}): FID with this image {ex.fid_with_image:.4f} (ΔFID {ex.delta_fid:+.6f})")
+        return written

@@ -10,6 +10,8 @@ is rendered from two kinds of checked-in records:
   code no longer produces.
 - ``benchmarks/records/gpu_check_*.json``: what ``benchmarks/gpu_check.py`` printed on a GPU;
   ``benchmarks/records/bench_*.json``: what a CPU benchmark printed (``benchmarks/record.py``).
+  The ``paper-gpu-hours`` block multiplies those costs by the work of ``config/paper.yaml``'s plan
+  (``fidlens.workflow.paper_estimate``).
 
 ``python -m fidlens.workflow.readme_numbers collect results/demo`` then ``... render`` (``make readme-numbers``)
 rewrites the blocks; ``tests/test_docs.py`` fails when a block differs from its rendering.
@@ -27,6 +29,7 @@ from typing import Any
 import yaml
 
 from fidlens.core.atomic import atomic_path
+from fidlens.workflow import paper_estimate
 from fidlens.workflow.targets import demo_plan
 
 REPO = Path(__file__).resolve().parents[3]
@@ -273,10 +276,15 @@ def render_gpu(_: dict[str, Any] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_paper_gpu_hours(_: dict[str, Any] | None = None) -> str:
+    """The paper config's GPU hours: its plan's work times the recorded costs (`fidlens.workflow.paper_estimate`)."""
+    return paper_estimate.render(records=paper_estimate.Records(GPU_RECORDS))
+
+
 RENDERERS = {"demo-timing": render_timing, "demo-fid-table": render_fid_table,
              "demo-resampling": render_resampling, "demo-pairs": render_pairs,
              "demo-auto-pairs": render_auto_pairs, "demo-setup": render_demo_setup,
-             "benchmarks": render_benchmarks, "gpu-check": render_gpu}
+             "benchmarks": render_benchmarks, "gpu-check": render_gpu, "paper-gpu-hours": render_paper_gpu_hours}
 
 
 def load_snapshot(path: Path = SNAPSHOT) -> dict[str, Any]:

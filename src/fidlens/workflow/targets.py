@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 from fidlens.assets.store import cache_dir
 from fidlens.workflow.config import ConfigError, entry_problem, unknown
+from fidlens.workflow.beyond_targets import BeyondTargets
 
 # The file each detector reads when its config says `weights: default`, fetched into $FIDLENS_HOME/weights.
 DEFAULT_WEIGHTS = {"inception": "default_1.pt", "clip": "ViT-B-32.pt"}
@@ -50,7 +51,7 @@ class ResamplingJob:
     params: dict[str, Any]
 
 
-class Plan:
+class Plan(BeyondTargets):
     """What one config runs, and where each file of it lies.
 
     ``on_problem`` receives the one-line message of a config entry that points at nothing; the
@@ -77,6 +78,7 @@ class Plan:
         self._on_problem = on_problem
         self._checked: set[tuple[str, str]] = set()
         self._resampling_runs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._dataset_sizes: dict[str, int] = {}
 
     # --- checks ---------------------------------------------------------------------------------
 
@@ -140,6 +142,11 @@ class Plan:
     def demo_comparison_sets(self) -> list[str]:
         return ["comparison", *self.demo_distorted_sets()]
 
+    def demo_feature_sets(self) -> list[str]:
+        """The demo's headline sets, featurised by one job (rules/demo.smk): the detector is
+        loaded once, not once per set, which is most of a 100-image set's cost on a CPU."""
+        return ["reference", *self.demo_comparison_sets()] if self.demo["enabled"] else []
+
     def demo_subjects(self, split: str) -> list[int]:
         return list(self.demo[{"reference": "reference_subjects", "comparison": "comparison_subjects"}[split]])
 
@@ -189,7 +196,8 @@ class Plan:
 
     def zip_options(self, name: str) -> dict[str, Any]:
         options = self.entry("zips", name)
-        return {"resolution": options["resolution"], "resize_filter": options["resize_filter"]}
+        return {"resolution": options["resolution"], "resize_filter": options["resize_filter"],
+                "source_resolution": options.get("source_resolution")}
 
     # --- the demo -------------------------------------------------------------------------------
 
@@ -268,6 +276,35 @@ class Plan:
     def heatmap_grid_path(self, generator: str, first: int, rows: int, cols: int) -> str:
         return f"{self.results}/heatmaps/{generator}/grid_{first}_{rows}x{cols}.png"
 
+    def heatmap_figures(self, generator: str) -> list[dict[str, Any]]:
+        """Every configured heatmap figure of GENERATOR: its seeds, grid shape (None for one seed) and files.
+
+        One job draws them all (rules/heatmaps.smk): it loads the detector, the generator and the
+        statistics once and explains a seed shown twice (alone and in a grid) once. Read without
+        the entry's checks, so that listing files never stops a run; the job's inputs check it.
+        """
+        study = self.heatmaps[generator]
+        base = f"{self.results}/heatmaps/{generator}"
+        figures: list[dict[str, Any]] = []
+        for seed in study.get("seeds", []):
+            stem = f"{base}/seed{int(seed):04d}"
+            figures.append({"seeds": [int(seed)], "grid": None,
+                            "outputs": {"figure": f"{stem}.png", "maps": f"{stem}.npz", "numbers": f"{stem}.json"}})
+        for first, rows, cols in study.get("grids", []):
+            stem = f"{base}/grid_{first}_{rows}x{cols}"
+            figures.append({"seeds": list(range(int(first), int(first) + int(rows) * int(cols))),
+                            "grid": [int(rows), int(cols)],
+                            "outputs": {"figure": f"{stem}.png", "tiles": f"{stem}.csv", "maps": f"{stem}.npz"}})
+        return figures
+
+    def heatmap_jobs(self) -> list[dict[str, Any]]:
+        """What the `heatmaps` job draws, per generator: its files, statistics, sampling and figures."""
+        return [{"generator": name, "network": self.generator_network(name),
+                 "reference": self.heatmap_reference_stats(name), "generated": self.heatmap_generated_stats(name),
+                 "figures": self.heatmap_figures(name),
+                 **{key: value for key, value in self.heatmap_params(name).items() if key in ("sampling", "which", "weighting")}}
+                for name in self.heatmaps]
+
     def heatmap_targets(self) -> list[str]:
         targets = []
         for generator, study in self.heatmaps.items():
@@ -284,6 +321,7 @@ class Plan:
             inputs: dict[str, Any] = {"reals": [self.features_path(spec["reals"])]}
             params: dict[str, Any] = {
                 "real_images": [self.image_set_path(spec["reals"])],
+                "real_label": spec["reals"],  # how titles name the reals: the set, not its folder
                 "pool_images": [self.image_set_path(name) for name in spec["pool"]],
                 "pool_labels": list(spec["pool"]),
                 "generator": None,
@@ -295,7 +333,9 @@ class Plan:
             if generated:
                 name, n, z = generated["name"], generated["num_images"], generated["latent_seed"]
                 network = self.generator_network(name)
-                inputs["pool"] = [self.generated_features_path(name, n, z)]
+                # with CLIP: one generation pass measures the pool for both (rule generated_pool)
+                inputs["pool"] = [f"{self.pool_folder(name, n, z)}/inception.npz" if spec["clip_weights"]
+                                  else self.generated_features_path(name, n, z)]
                 inputs["network"] = network
                 params["generator"] = {"name": name, "network": network, "num_images": n, "latent_seed": z,
                                        "sampling": self.sampling(name), "which": self.which(name)}
@@ -305,8 +345,46 @@ class Plan:
                 clip = self.weights_file(spec["clip_weights"], "clip")
                 inputs["clip"] = clip  # a declared input: the download rule fetches it when missing
                 params["clip_weights"] = clip
+                # CLIP embeddings come from files made once per set (rules/resampling.smk)
+                inputs["real_clip"] = [self.clip_features_path(spec["reals"])]
+                inputs["pool_clip"] = ([f"{self.pool_folder(name, n, z)}/clip.npz"] if generated
+                                       else [self.clip_features_path(pool) for pool in spec["pool"]])
             self._resampling_runs[run] = (inputs, params)
         return self._resampling_runs[run]
+
+    def pool_folder(self, generator: str, n: int | str, z: int | str) -> str:
+        """Where a generated pool's per-detector feature files lie (inception.npz, clip.npz)."""
+        return f"{self.results}/resampling/pools/{generator}_n{n}_z{z}"
+
+    def clip_features_path(self, dataset: str) -> str:
+        """CLIP embeddings of an image set (the reals, or a set of an image pool), made once."""
+        return f"{self.results}/resampling/clip/{dataset}.npz"
+
+    def resampling_clip_weights(self, *, dataset: str | None = None, pool: tuple[str, int, int] | None = None) -> str:
+        """The CLIP weights file of the runs that read DATASET's or POOL's CLIP embeddings (one per set)."""
+        found = set()
+        for run, spec in self.resampling.items():
+            if not spec.get("clip_weights"):
+                continue
+            generated = spec.get("generator")
+            uses = (dataset is not None and (dataset == spec["reals"] or (not generated and dataset in spec["pool"])))
+            uses = uses or (pool is not None and bool(generated) and (generated["name"], generated["num_images"],
+                                                                      generated["latent_seed"]) == pool)
+            if uses:
+                self.entry("resampling", run)
+                found.add(self.weights_file(spec["clip_weights"], "clip"))
+        what = f"dataset {dataset}" if dataset is not None else f"pool {pool}"
+        if len(found) != 1:
+            self._problem(f"config resampling: the CLIP embeddings of {what} are read by runs with "
+                          f"{'no' if not found else 'different'} clip_weights ({', '.join(sorted(found)) or 'none'})")
+        return found.pop()
+
+    def generated_pool_params(self, generator: str, n: int | str, z: int | str) -> dict[str, Any]:
+        """Params of the generated_pool job: the generation, its detectors (Inception and CLIP), the device."""
+        clip = self.resampling_clip_weights(pool=(generator, int(n), int(z)))
+        return {"generation": self.generation_settings(generator, n, z), "which": self.which(generator),
+                "detectors": {"inception": self.detector_params(), "clip": {"name": "clip", "weights": clip}},
+                "device": self.config["device"], "batch_size": self.config["batch_size"]}
 
     def resampling_folder(self, run: str, mode: str) -> str:
         return f"{self.results}/resampling/{run}/{mode}"
@@ -386,16 +464,136 @@ class Plan:
     def pairs_table_params(self) -> dict[str, Any]:
         return {"models": list(self.pairs), "published": {m: s.get("published") for m, s in self.pairs.items()}}
 
+    def pairs_table1(self) -> dict[str, str]:
+        """Table 1 (pairs per model, ours beside the published count), next to Table 2's files."""
+        return {"csv": f"{self.results}/tables/pairs_table1.csv", "markdown": f"{self.results}/tables/pairs_table1.md"}
+
+    def pairs_table1_params(self) -> dict[str, Any]:
+        return {"models": list(self.pairs), "published": {m: s.get("published") for m, s in self.pairs.items()},
+                "networks": {m: self.pairs_generator_network(m) for m in self.pairs}}
+
+    def pairs_figure4(self, model: str) -> dict[str, str]:
+        """Fig. 4: the automatically selected bad images above their w′ replacements (a PNG and its CSV)."""
+        return {"figure": f"{self.pairs_folder(model)}/figure4.png", "table": f"{self.pairs_folder(model)}/figure4.csv"}
+
+    def pair_maps_folder(self, model: str) -> str:
+        """Where the pairs_maps job draws every pair (one job: the set-up is paid once)."""
+        return f"{self.pairs_folder(model)}/maps"
+
     def pair_map_files(self, model: str, stems: list[str]) -> list[str]:
         """The figure of every pair (STEMS: `pair_BAD_GOOD`, known once the pairs file exists)."""
-        return [f"{self.pairs_folder(model)}/{stem}.png" for stem in stems]
+        return [f"{self.pair_maps_folder(model)}/{stem}.png" for stem in stems]
 
     def pairs_targets(self) -> list[str]:
         if not self.pairs:
             return []
         tables = self.pairs_table()
-        return [tables["csv"], tables["markdown"]] + [
-            f"{self.pairs_folder(model)}/maps.md" for model, study in self.pairs.items() if study["maps"]]
+        # Table 1 and Fig. 4 where the config asks (a published pair count; figure4: N images)
+        table1 = list(self.pairs_table1().values()) if any(
+            (study.get("published") or {}).get("pairs") is not None for study in self.pairs.values()) else []
+        figures = [self.pairs_figure4(model)["figure"] for model, study in self.pairs.items()
+                   if study.get("figure4")]
+        return [tables["csv"], tables["markdown"]] + table1 + [
+            f"{self.pairs_folder(model)}/maps.md" for model, study in self.pairs.items() if study["maps"]] + figures
+
+    # --- shards (rules/shards.smk) ---------------------------------------------------------------
+
+    def shard_size(self, section: str, name: str) -> int | None:
+        """Images per shard of dataset / generator NAME (SECTION datasets or generators): its own
+        `shard_size` when the entry has the key (null: unsharded), else the config's; None = one job."""
+        entry = self.config.get(section, {}).get(name, {})
+        return entry["shard_size"] if "shard_size" in entry else self.config.get("shard_size")
+
+    def sharded_names(self, section: str) -> list[str]:
+        """The datasets (or generators) extracted in shards."""
+        return [name for name in self.config.get(section, {}) if self.shard_size(section, name)]
+
+    def shard_pattern(self, section: str) -> str:
+        """A wildcard regex matching exactly the sharded names of SECTION (nothing when none is)."""
+        import re
+
+        names = self.sharded_names(section)
+        return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True)) or "(?!)"
+
+    def dataset_size(self, name: str) -> int:
+        """The images a dataset's extraction covers, known while the DAG is built.
+
+        Counted from the folder or ZIP when it exists (names only: no image is read), capped by
+        max_images; before it is placed, max_images or `expected_images` stands in (the merge
+        refuses shards that miss images, so a wrong stand-in fails loudly, never silently).
+        """
+        if name not in self._dataset_sizes:
+            spec = self.entry("datasets", name)
+            path, limit = spec["path"], spec.get("max_images")
+            if os.path.exists(path):
+                from fidlens.core.errors import FidlensError
+                from fidlens.data.datasets import open_image_source
+
+                try:
+                    count = len(open_image_source(path, max_images=limit))
+                except FidlensError as exc:
+                    self._problem(f"config datasets.{name}.path: {exc}")
+            elif limit or spec.get("expected_images"):
+                count = min(n for n in (limit, spec.get("expected_images")) if n)
+            else:
+                self._problem(f"config datasets.{name}: {path} is not there yet, so its shards cannot be counted; "
+                              "place it, or give expected_images (or max_images)")
+            self._dataset_sizes[name] = count
+        return self._dataset_sizes[name]
+
+    @staticmethod
+    def _ranges(num_images: int, shard_size: int) -> list[tuple[int, int]]:
+        return [(start, min(start + shard_size, num_images)) for start in range(0, num_images, shard_size)]
+
+    def dataset_shards(self, name: str) -> list[tuple[int, int]]:
+        """[start, stop) of every shard of dataset NAME: shard i holds images [i·S, (i+1)·S) of its sorted order."""
+        return self._ranges(self.dataset_size(name), self.shard_size("datasets", name))
+
+    def generated_shards(self, generator: str, n: int | str) -> list[tuple[int, int]]:
+        """[start, stop) of every shard of N images of GENERATOR (rows of its latent stream)."""
+        return self._ranges(int(n), self.shard_size("generators", generator))
+
+    def dataset_shard_files(self, name: str) -> dict[str, list[str]]:
+        """The shard files the merge of dataset NAME reads: features and moments, shard by shard."""
+        base = f"{self.results}/shards/datasets/{name}"
+        count = len(self.dataset_shards(name))
+        return {"shards": [f"{base}/shard{i:04d}.npz" for i in range(count)],
+                "moments": [f"{base}/shard{i:04d}.moments.npz" for i in range(count)]}
+
+    def generated_shard_files(self, generator: str, n: int | str, z: int | str) -> dict[str, list[str]]:
+        base = f"{self.results}/shards/generated/{generator}/n{n}_z{z}"
+        count = len(self.generated_shards(generator, n))
+        return {"shards": [f"{base}/shard{i:04d}.npz" for i in range(count)],
+                "moments": [f"{base}/shard{i:04d}.moments.npz" for i in range(count)]}
+
+    def dataset_shard_rows(self, name: str, shard: int | str) -> list[int]:
+        """[start, stop) of shard SHARD of dataset NAME (the feature_shard job's `rows`)."""
+        return self._shard_of(self.dataset_shards(name), shard, f"dataset {name}")
+
+    def generated_shard_rows(self, generator: str, n: int | str, shard: int | str) -> list[int]:
+        return self._shard_of(self.generated_shards(generator, n), shard, f"{n} images of {generator}")
+
+    def _shard_of(self, shards: list[tuple[int, int]], shard: int | str, what: str) -> list[int]:
+        index = int(shard)
+        if not 0 <= index < len(shards):
+            self._problem(f"{what} has {len(shards)} shard(s); there is no shard {index}")
+        return list(shards[index])
+
+    def shard_jobs(self) -> list[dict[str, Any]]:
+        """Every sharded set this config's targets may build: what `fidlens plan` and the dry run show."""
+        sets = [{"kind": "dataset", "name": name, "num_images": self.dataset_size(name),
+                 "shard_size": self.shard_size("datasets", name), "shards": len(self.dataset_shards(name))}
+                for name in self.sharded_names("datasets")]
+        generated = {(study_generator, study["num_generated"], study["latent_seed"])
+                     for study_generator, study in self.heatmaps.items()}
+        generated |= {(spec["generator"]["name"], spec["generator"]["num_images"], spec["generator"]["latent_seed"])
+                      for spec in self.resampling.values() if spec.get("generator") and not spec.get("clip_weights")}
+        for name, n, z in sorted(generated):
+            if name in self.sharded_names("generators"):
+                sets.append({"kind": "generated", "name": f"{name}_n{n}_z{z}", "generator": name,
+                             "num_images": n, "shard_size": self.shard_size("generators", name),
+                             "shards": len(self.generated_shards(name, n))})
+        return sets
 
     # --- everything -----------------------------------------------------------------------------
 
@@ -404,7 +602,8 @@ class Plan:
         return [*self.demo_targets(),
                 *[self.stats_path(name) for name in self.datasets],
                 *[self.zip_path(name) for name in self.config.get("zips", {})],
-                *self.heatmap_targets(), *self.resampling_targets(), *self.pairs_targets()]
+                *self.heatmap_targets(), *self.resampling_targets(), *self.pairs_targets(),
+                *self.beyond_targets()]
 
 
 def load_plan(path: str | os.PathLike, *, home: str | os.PathLike | None = None) -> Plan:

@@ -16,7 +16,7 @@ from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
 from fidlens.metrics.stats import Statistics
 from fidlens.studies.pairs.spec import Pair, PairsFile
 
-__all__ = ["pair_named", "render_pair_map"]
+__all__ = ["pair_named", "render_pair_map", "render_pair_maps"]
 
 
 def pair_named(chosen: PairsFile, stem: str, source: str | os.PathLike = "the pairs file") -> Pair:
@@ -34,7 +34,39 @@ def render_pair_map(detector: Any, reference: Statistics, generated: Statistics,
 
     Returns the numbers written. GENERATOR is moved to the detector's device.
     """
-    from fidlens.studies.heatmap import FidSensitivity, describe_setup
+    from fidlens.studies.heatmap import FidSensitivity
+
+    sensitivity = FidSensitivity(detector, reference, generated, weighting="absolute")
+    return _render_one(sensitivity, reference, generated, generator.to(sensitivity.device), chosen, pair,
+                       figure=figure, numbers=numbers, maps=maps, sampling=sampling)
+
+
+def render_pair_maps(detector: Any, reference: Statistics, generated: Statistics, generator: Any, chosen: PairsFile,
+                     outdir: str | os.PathLike, *, sampling: Sampling = DEFAULT_SAMPLING) -> list[Path]:
+    """Every pair's map into OUTDIR (``pair_BAD_GOOD.png`` + ``.json`` + ``.npz``); the figures, in pair order.
+
+    One set-up for all pairs (the statistics' decompositions, the generator on its device): each
+    pair's files equal what `render_pair_map` writes for it alone.
+    """
+    from fidlens.studies.heatmap import FidSensitivity
+
+    sensitivity = FidSensitivity(detector, reference, generated, weighting="absolute")
+    G = generator.to(sensitivity.device)
+    folder = Path(outdir)
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = []
+    for pair in chosen.pairs:
+        stem = folder / pair.stem
+        _render_one(sensitivity, reference, generated, G, chosen, pair, figure=stem.with_suffix(".png"),
+                    numbers=stem.with_suffix(".json"), maps=stem.with_suffix(".npz"), sampling=sampling)
+        figures.append(stem.with_suffix(".png"))
+    return figures
+
+
+def _render_one(sensitivity: Any, reference: Statistics, generated: Statistics, G: Any, chosen: PairsFile,
+                pair: Pair, *, figure: str | os.PathLike, numbers: str | os.PathLike, maps: str | os.PathLike,
+                sampling: Sampling) -> dict:
+    from fidlens.studies.heatmap import describe_setup
     from fidlens.studies.pairs.maps import (
         explain_pair,
         pair_numbers,
@@ -43,8 +75,6 @@ def render_pair_map(detector: Any, reference: Statistics, generated: Statistics,
         write_pair_maps,
     )
 
-    sensitivity = FidSensitivity(detector, reference, generated, weighting="absolute")
-    G = generator.to(sensitivity.device)
     bad, good = explain_pair(sensitivity, G, pair, chosen.probe_step, sampling=sampling)
     save_pair_figure(bad, good, pair, figure, title=f"{G.label} · pair {pair.bad} / {pair.good}",
                      subtitle=describe_setup(sensitivity, reference, generated))

@@ -1,7 +1,8 @@
 """The index of one model's pair maps: a Markdown table and the same numbers as CSV.
 
-Each pair map job writes ``pair_BAD_GOOD.png`` beside ``.json`` (its numbers) and ``.npz`` (its raw
-maps); the index reads the numbers back and links each row to its files.
+Each pair map is ``pair_BAD_GOOD.png`` beside ``.json`` (its numbers) and ``.npz`` (its raw maps),
+in ``maps/`` below the index when one job draws them all; the index reads the numbers back and links
+each row to its files, relative to itself.
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ def write_maps_index(figures: Sequence[str | os.PathLike], out: str | os.PathLik
     """Write the Markdown index OUT and its CSV of the pair maps FIGURES; returns the Markdown."""
     lines = ["| pair | FID with bad | FID with good | ΔFID (swap) | figure |", "|---|---|---|---|---|"]
     rows = []
-    for figure in figures:
-        numbers = json.loads(Path(figure).with_suffix(".json").read_text())
+    here = Path(out).parent
+
+    def link(path: Path) -> str:  # as seen from the index: `pair_….png` beside it, `maps/pair_….png` below
+        return Path(os.path.relpath(path, here)).as_posix()
+
+    for figure in map(Path, figures):
+        numbers = json.loads(figure.with_suffix(".json").read_text())
         lines.append(f"| {numbers['bad']} → {numbers['good']} | {numbers['fid_with_bad']:.4f} | "
-                     f"{numbers['fid_with_good']:.4f} | {numbers['swap_change']:+.4f} | {Path(figure).name} |")
-        rows.append({**{k: numbers.get(k) for k in CSV_COLUMNS[:6]}, "figure": Path(figure).name,
-                     "numbers": Path(figure).with_suffix(".json").name,
-                     "maps": Path(figure).with_suffix(".npz").name})
+                     f"{numbers['fid_with_good']:.4f} | {numbers['swap_change']:+.4f} | {link(figure)} |")
+        rows.append({**{k: numbers.get(k) for k in CSV_COLUMNS[:6]}, "figure": link(figure),
+                     "numbers": link(figure.with_suffix(".json")), "maps": link(figure.with_suffix(".npz"))})
     better = sum(row["swap_change"] < 0 for row in rows)
     lines += ["", f"FID preferred the good image in {better} of {len(figures)} pairs.",
               f"The same numbers as CSV: {Path(csv_out).name}; raw maps: pair_BAD_GOOD.npz."]

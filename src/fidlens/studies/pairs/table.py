@@ -58,11 +58,34 @@ def study_row(study: Study, reference: Statistics, *, covariance: Covariance | s
     row: dict = {"num_images": study.num_images, "num_selected": len(study.selected),
                  "num_delete_set": len(deleted), "delete_mode": study.delete_mode,
                  "fraction": study.meta["settings"]["fraction"], "num_pairs": study.meta["num_pairs"],
-                 "covariance": covariance.value, "reference_images": reference.num_images}
+                 "covariance": covariance.value, "reference_images": reference.num_images,
+                 "network": study.meta.get("network")}  # the generator file and its sha256, when recorded
     for suffix, (features, faces) in sets.items():
         row[f"FID{suffix}"] = fid_against(features, reference, covariance)
         row[f"face_rate{suffix}"] = float(np.mean(faces)) if has_faces else math.nan
+    row.update(selected_attribution(study, reference, covariance))
     return row
+
+
+def selected_attribution(study: Study, reference: Statistics, covariance: Covariance | str) -> dict:
+    """Each selected image's exact leave-one-out ΔFID in the N generated images (fidlens.metrics.attribution).
+
+    Why: it says whether the images the pairs rule selects are the ones FID itself dislikes
+    (rank 1 = removing it lowers FID the most). Added fields only; the table's columns stay.
+    """
+    from fidlens.metrics.attribution import attribute
+
+    pool3 = study.arrays["pool3"]
+    if len(pool3) < 3:
+        return {}
+    result = attribute(pool3, reference.mu, reference.sigma, covariance=Covariance.parse(covariance).value)
+    ranks = result.ranks
+    chosen = [int(i) for i in study.selected]
+    return {"selected_delta_fid": [{"index": i, "delta_fid": float(result.delta_fid[i]), "rank": int(ranks[i])}
+                                   for i in chosen],
+            "selected_delta_fid_mean": float(np.mean(result.delta_fid[chosen])) if chosen else math.nan,
+            "delta_fid_definition": "FID(N images without the image) - FID(N images), exact; rank 1 of N = most "
+                                    "negative (removing it lowers FID the most)"}
 
 
 def write_row(row: dict, path: str | os.PathLike) -> None:

@@ -45,7 +45,7 @@ def plotted_metrics(rows: list[dict]) -> list[tuple[str, str]]:
             if any(key in r and not np.isnan(float(r[key])) for r in evaluated)]
 
 
-def pool_floor(inputs) -> tuple[str, float, int] | None:
+def pool_floor(inputs, ref=None) -> tuple[str, float, int] | None:
     """(set, FID, images) of the pool's best single image set against the reals, all its images.
 
     For the demo's pool (the clean comparison faces mixed with distorted ones) that is the clean
@@ -60,8 +60,8 @@ def pool_floor(inputs) -> tuple[str, float, int] | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # few images per set: FID is still exact, the warning is noise here
-        ref = ReferenceStatistics(*mean_and_covariance(inputs.reals.pool3))
-        scores = [(str(g), ref.fid(*mean_and_covariance(inputs.candidates.pool3[groups == g])), int((groups == g).sum()))
+        ref = ref or ReferenceStatistics(*mean_and_covariance(inputs.reals.pool3))  # REF: the same, if at hand
+        scores = [(str(g), ref.fid_of_features(inputs.candidates.pool3[groups == g]), int((groups == g).sum()))
                   for g in np.unique(groups)]
     return min(scores, key=lambda item: item[1])
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fidlens.core.errors import FidlensError
 from fidlens.data.datasets import open_image_source
 from fidlens.generators.sampling import Sampling
 from fidlens.metrics.stats import FeatureSet
@@ -39,18 +40,36 @@ class ImagePool:
 
 
 class GeneratedPool:
-    """Candidate i → the generator's image for latent row i of the pool's RandomState."""
+    """Candidate i → the generator's image for latent row i of the pool's RandomState.
+
+    Only the figures' few images come from here (their features come from files), so the
+    generator is loaded on the first image asked for, not when the run starts.
+    """
 
     def __init__(self, generator_path: str | os.PathLike, num_images: int, latent_seed: int, sampling: Sampling,
                  which: str = "G_ema"):
-        from fidlens.generators.load import load_generator
-
-        self.G = load_generator(generator_path, which=which)
+        self.generator_path, self.which = generator_path, which
+        self.num_images, self.latent_seed = num_images, latent_seed
         self.sampling = sampling
-        self.z = np.random.RandomState(latent_seed).randn(num_images, self.G.z_dim)
+        self._G = None
+        self._z: np.ndarray | None = None
+
+    @property
+    def G(self):
+        if self._G is None:
+            from fidlens.generators.load import load_generator
+
+            self._G = load_generator(self.generator_path, which=self.which)
+        return self._G
+
+    @property
+    def z(self) -> np.ndarray:
+        if self._z is None:
+            self._z = np.random.RandomState(self.latent_seed).randn(self.num_images, self.G.z_dim)
+        return self._z
 
     def __len__(self) -> int:
-        return len(self.z)
+        return self.num_images
 
     def __call__(self, index: int) -> np.ndarray:
         from fidlens.generators.generate import synthesize_uint8, ws_for_latents
@@ -70,6 +89,25 @@ def bank_from_files(paths: list[str], labels: list[str] | None = None) -> Featur
     if labels is not None:
         groups = np.concatenate([np.full(len(s.pool3), label) for s, label in zip(sets, labels)])
     return FeatureBank(pool3=np.concatenate([s.pool3 for s in sets]), logits=logits, groups=groups)
+
+
+def clip_from_files(reals: FeatureBank, candidates: FeatureBank, clip_weights: str | None,
+                    real_files: list[str], pool_files: list[str]) -> str | None:
+    """Fill both banks' CLIP embeddings from feature files made once per set, or say why CLIP-FID is skipped.
+
+    Why files: every mode of a run reads the same embeddings; computing them in each mode's job
+    cost a pass over all reals and candidates per mode. The files must match the banks row for row.
+    """
+    if not clip_weights:
+        return "CLIP-FID skipped: no weights configured (set clip_weights to a ViT-B-32 weights file)"
+    for bank, files, what in ((reals, real_files, "reals"), (candidates, pool_files, "candidates")):
+        sets = [FeatureSet.load(p) for p in files]
+        clip = np.concatenate([s.features for s in sets]) if sets else np.empty((0, 0), np.float32)
+        if len(clip) != len(bank.pool3):
+            raise FidlensError(f"the CLIP embeddings of the {what} ({', '.join(files)}) have {len(clip)} rows, "
+                               f"their Inception features {len(bank.pool3)}")
+        bank.clip = clip
+    return None
 
 
 def attach_clip(reals: FeatureBank, candidates: FeatureBank, clip_weights: str | None,

@@ -86,8 +86,8 @@ class Evaluator:
     def _measure(self, indices: np.ndarray, rep_seed: int) -> dict[str, float]:
         cand = self.inputs.candidates
         drawn = cand.pool3[indices]
-        out = {"fid": self.fid_ref.fid(*mean_and_covariance(drawn))}
-        out["clip_fid"] = self.clip_ref.fid(*mean_and_covariance(cand.clip[indices])) if self.clip_ref else float("nan")
+        out = {"fid": self.fid_ref.fid_of_features(drawn)}
+        out["clip_fid"] = self.clip_ref.fid_of_features(cand.clip[indices]) if self.clip_ref else float("nan")
         kid, _ = drawn_kid(self.kid_cache, self.inputs.reals.pool3, cand.pool3, indices,
                            num_subsets=self.settings.kid_subsets, max_subset_size=self.settings.kid_subset_size,
                            seed=rep_seed)
@@ -266,15 +266,30 @@ class ResamplingRun:
         self._write_logs()
         from fidlens.studies.resampling.figures import plot_curves, pool_floor
 
-        floor = pool_floor(self.inputs)
+        floor = pool_floor(self.inputs, ref=self.evaluator.fid_ref)  # the reals' statistics: made once
         summary = self.summary()
         # The pool's best whole set against the reals: what picking sets, not images, would reach.
         summary["pool_floor"] = None if floor is None else {"set": floor[0], "fid": floor[1], "images": floor[2]}
+        summary["weights_vs_delta_fid"] = self._weights_vs_delta_fid()
         write_json(self.outdir / "summary.json", summary)
         plot_curves(self.rows, self.outdir / "curves.png", title=self._title(), floor=floor, published=self.published)
         self._draw_best_figures()
         self.log(summary["sentence"])
         return summary
+
+    def _weights_vs_delta_fid(self) -> dict:
+        """Correlation of the final weights with −ΔFID of each candidate (added to summary.json and the log)."""
+        from fidlens.studies.resampling.weights_vs_attribution import weights_vs_delta_fid
+
+        ref = self.evaluator.fid_ref
+        result = weights_vs_delta_fid(self.optimizer.w.detach().cpu().numpy(), self.inputs.candidates.pool3,
+                                      ref.mu, ref.sigma)
+        if "skipped" in result:
+            self.log(f"weights vs -ΔFID: not computed ({result['skipped']})")
+        else:
+            self.log(f"weights vs -ΔFID of the {result['candidates']} candidates (exact leave-one-out in the pool): "
+                     f"Pearson {result['pearson']:.3f}, Spearman {result['spearman']:.3f}")
+        return result
 
     def _title(self) -> str:
         d = self.inputs.description

@@ -1,0 +1,33 @@
+"""Every pair's attention maps (absolute weighting) in one job, and their index.
+
+`fidlens.studies.pairs.map_run.render_pair_maps` draws each pair into MAPS/ (figure, strict-JSON
+numbers, both raw 8×8 maps on their shared scale); `write_maps_index` lists them with their FIDs.
+"""
+
+from fidlens.detectors.base import DetectorSpec, spec_for_job
+from fidlens.detectors.features import pick_device
+from fidlens.detectors.registry import load_detector
+from fidlens.generators.load import load_generator
+from fidlens.generators.sampling import Sampling
+from fidlens.metrics.stats import Statistics
+from fidlens.studies.pairs.map_run import render_pair_maps
+from fidlens.studies.pairs.maps_index import write_maps_index
+from fidlens.studies.pairs.spec import load_pairs
+from fidlens.workflow.jobs import job
+
+
+def main(network: str, detector_spec: DetectorSpec, pairs: str, generated_stats: str, reference: str, maps: str,
+         markdown: str, csv: str, sampling: dict, which: str, device: str) -> None:
+    chosen = load_pairs(pairs)
+    detector = load_detector(detector_spec, device=pick_device(device, log=print))
+    figures = render_pair_maps(detector, Statistics.load(reference), Statistics.load(generated_stats),
+                               load_generator(network, which=which), chosen, maps,
+                               sampling=Sampling.from_mapping(sampling))
+    print(write_maps_index(figures, markdown, csv))
+
+
+if __name__ == "__main__":
+    i, o, p = snakemake.input, snakemake.output, snakemake.params
+    with job(snakemake):
+        main(i.network, spec_for_job(snakemake), i.pairs, i.generated, i.reference, o.maps, o.markdown, o.csv,
+             p.sampling, p.which, p.device)
