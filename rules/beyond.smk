@@ -1,26 +1,8 @@
 # Beyond one FID: per-image attribution, bootstrap intervals, FID∞ and precision/recall/density/coverage.
 # Thin rules: the steps live in fidlens.studies (attribution_run, metric_tables, fid_infinity_run) and the
 # paths in PLAN (fidlens.workflow.beyond_targets). Each section runs only the sets its config names.
-
-
-def _one_of(labels):
-    """A wildcard pattern matching exactly LABELS (never matching when there are none)."""
-    import re
-
-    return "|".join(re.escape(label) for label in labels) or "[^\\s\\S]"
-
-
-def attribution_image_inputs(wildcards):
-    inputs = PLAN.attribution_inputs(wildcards.set)
-    inputs["images"] = as_source(inputs["images"])
-    return inputs
-
-
-def _attribution_labels(generated):
-    """The attribution sets' labels, image sets or generated ones (read unchecked: the jobs' inputs check them)."""
-    from fidlens.workflow.beyond_targets import configured_labels
-
-    return configured_labels(config, "attribution", generated=generated)
+# Every rule takes the config's threads: on a 2-core machine a job then waits for the demo's headline
+# table (higher priority) instead of taking a core from it.
 
 
 rule attribution_images:
@@ -48,6 +30,7 @@ rule attribution_images:
         "<logs>/attribution/{set}.log",
     benchmark:
         "<benchmarks>/attribution/{set}.tsv"
+    threads: config["threads"]
     conda:
         "../envs/data.yaml"
     params:
@@ -107,6 +90,7 @@ rule fid_ci_table:
         "<logs>/tables/fid_ci.log",
     benchmark:
         "<benchmarks>/tables/fid_ci.tsv"
+    threads: config["threads"]
     conda:
         "../envs/data.yaml"
     params:
@@ -135,6 +119,7 @@ rule fid_vs_inverse_n:
         "<logs>/figures/fid_vs_inverse_n.log",
     benchmark:
         "<benchmarks>/figures/fid_vs_inverse_n.tsv"
+    threads: config["threads"]
     conda:
         "../envs/data.yaml"
     params:
@@ -161,6 +146,7 @@ rule prdc_table:
         "<logs>/tables/prdc.log",
     benchmark:
         "<benchmarks>/tables/prdc.tsv"
+    threads: config["threads"]
     conda:
         "../envs/data.yaml"
     params:

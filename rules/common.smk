@@ -102,3 +102,39 @@ def heatmap_figure_files():
                                 subcategory=generator, labels={"generator": generator, "figure": label}))
             files += [path for key, path in outputs.items() if key != "figure"]
     return files
+
+
+# --- used by rules/beyond.smk --------------------------------------------------
+
+
+def _one_of(labels):
+    """A wildcard pattern matching exactly LABELS (never matching when there are none)."""
+    import re
+
+    return "|".join(re.escape(label) for label in labels) or "[^\\s\\S]"
+
+
+def attribution_image_inputs(wildcards):
+    inputs = PLAN.attribution_inputs(wildcards.set)
+    inputs["images"] = as_source(inputs["images"])
+    return inputs
+
+
+def _attribution_labels(generated):
+    """The attribution sets' labels, image sets or generated ones (read unchecked: the jobs' inputs check them)."""
+    from fidlens.workflow.beyond_targets import configured_labels
+
+    return configured_labels(config, "attribution", generated=generated)
+
+
+# --- used by rules/datasets.smk ------------------------------------------------
+
+
+def zip_recipe_message(wildcards):
+    from fidlens.data.zipbuild import PILLOW_ROUNDING, describe_recipe
+
+    options = PLAN.zip_options(wildcards.name)
+    resized = options["resolution"] is not None
+    return describe_recipe({"source_resolution": options.get("source_resolution"), "resolution": options["resolution"],
+                            "resize_filter": options["resize_filter"], "rounding": PILLOW_ROUNDING if resized else None,
+                            "center_crop": False})

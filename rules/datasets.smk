@@ -3,16 +3,6 @@
 # `snakemake -n` lists how each set of reals will be made (config/paper.yaml: FFHQ-256).
 
 
-def zip_recipe_message(wildcards):
-    from fidlens.data.zipbuild import PILLOW_ROUNDING, describe_recipe
-
-    options = PLAN.zip_options(wildcards.name)
-    resized = options["resolution"] is not None
-    return describe_recipe({"source_resolution": options.get("source_resolution"), "resolution": options["resolution"],
-                            "resize_filter": options["resize_filter"], "rounding": PILLOW_ROUNDING if resized else None,
-                            "center_crop": False})
-
-
 rule make_zip:
     input:
         lambda wildcards: as_source(PLAN.source_folder(f"zip-{wildcards.name}")),

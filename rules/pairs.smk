@@ -100,8 +100,8 @@ rule pairs_maps:
         network=lambda wildcards: PLAN.pairs_generator_network(wildcards.model),
         weights=PLAN.weights_path(),
         pairs="<results>/pairs/{model}/pairs.yaml",
-        generated="<results>/pairs/{model}/generated_stats.npz",
-        reference=lambda wildcards: PLAN.pairs_reference_stats(wildcards.model),
+        study="<results>/pairs/{model}/study.npz",  # its first N-1 images: the generated statistics
+        reference=lambda wildcards: PLAN.pair_map_reference_features(wildcards.model),
     output:
         markdown="<results>/pairs/{model}/maps.md",
         csv="<results>/pairs/{model}/maps.csv",
@@ -127,6 +127,8 @@ rule pairs_maps:
         which=lambda wildcards: PLAN.pair_map_params(wildcards.model)["which"],
         device=lambda wildcards: PLAN.pair_map_params(wildcards.model)["device"],
         detector=lambda wildcards: PLAN.pair_map_params(wildcards.model)["detector"],
+        statistics=lambda wildcards: {key: PLAN.pair_map_params(wildcards.model)[key]
+                                      for key in ("reference_images", "generated_images", "covariance")},
     script:
         "../scripts/pairs_maps.py"
 
@@ -137,8 +139,8 @@ rule pair_map:
         network=lambda wildcards: PLAN.pairs_generator_network(wildcards.model),
         weights=PLAN.weights_path(),
         pairs="<results>/pairs/{model}/pairs.yaml",
-        generated="<results>/pairs/{model}/generated_stats.npz",
-        reference=lambda wildcards: PLAN.pairs_reference_stats(wildcards.model),
+        study="<results>/pairs/{model}/study.npz",
+        reference=lambda wildcards: PLAN.pair_map_reference_features(wildcards.model),
     output:
         figure="<results>/pairs/{model}/pair_{bad}_{good}.png",
         numbers="<results>/pairs/{model}/pair_{bad}_{good}.json",
@@ -155,6 +157,8 @@ rule pair_map:
         which=lambda wildcards: PLAN.pair_map_params(wildcards.model)["which"],
         device=lambda wildcards: PLAN.pair_map_params(wildcards.model)["device"],
         detector=lambda wildcards: PLAN.pair_map_params(wildcards.model)["detector"],
+        statistics=lambda wildcards: {key: PLAN.pair_map_params(wildcards.model)[key]
+                                      for key in ("reference_images", "generated_images", "covariance")},
     script:
         "../scripts/pair_map.py"
 

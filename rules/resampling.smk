@@ -24,11 +24,12 @@ rule resample:
         gpu=1,
     params:
         real_images=resampling_param("real_images"),
+        real_label=resampling_param("real_label"),  # the reals' set name, for titles
         pool_images=resampling_param("pool_images"),
         pool_labels=resampling_param("pool_labels"),
         generator=resampling_param("generator"),
         settings=resampling_param("settings"),
-        clip_weights=resampling_param("clip_weights"),
+        control=resampling_param("control"),  # the control detector {name, weights, label}, or None
         mode=resampling_param("mode"),
         detector=resampling_param("detector"),  # the weights' file name: the features come from files
         outdir=resampling_param("outdir"),
@@ -38,22 +39,23 @@ rule resample:
         "../scripts/resample.py"
 
 
-# A generated pool read by runs with CLIP-FID: generated once, batched on the job's device, each
-# batch measured by the run's detector (Inception) and by CLIP (both from the detector registry);
-# every mode's resample job reads the two files. Without CLIP the pool's Inception features come
-# from generated_features (rules/generators.smk), one pass as well. Rows are latent rows of
+# A generated pool read by runs with a control detector (CLIP, pixels, ...): generated once, batched
+# on the job's device, each batch measured by the run's detector (Inception) and by the control
+# (both from the detector registry); every mode's resample job reads the two files. Without a
+# control the pool's Inception features come from generated_features (rules/generators.smk), one
+# pass as well. Rows are latent rows of
 # RandomState(z): a shard of rows start..stop is the same stream's slice
 # (fidlens.studies.resampling.pool_features), so a sharded variant only adds a join.
 rule generated_pool:
     input:
         network=lambda wildcards: PLAN.generator_network(wildcards.generator),
         weights=PLAN.weights_path(),
-        clip=lambda wildcards: PLAN.generated_pool_params(wildcards.generator, wildcards.n, wildcards.z)[
-            "detectors"
-        ]["clip"]["weights"],
+        control_weights=lambda wildcards: PLAN.control_weights_files(
+            PLAN.generated_pool_params(wildcards.generator, wildcards.n, wildcards.z)["detectors"]["control"]
+        ),
     output:
         inception="<results>/resampling/pools/{generator}_n{n}_z{z}/inception.npz",
-        clip="<results>/resampling/pools/{generator}_n{n}_z{z}/clip.npz",
+        control="<results>/resampling/pools/{generator}_n{n}_z{z}/control.npz",
     log:
         "<logs>/resampling/pools/{generator}_n{n}_z{z}.log",
     benchmark:
@@ -72,29 +74,41 @@ rule generated_pool:
         "../scripts/generated_pool.py"
 
 
-# CLIP embeddings of an image set (the reals; the sets of an image pool), once for every mode.
-rule clip_features:
-    input:
-        images=lambda wildcards: as_source(PLAN.image_set_path(wildcards.dataset)),
-        manifest=lambda wildcards: image_manifest(wildcards.dataset),
-        weights=lambda wildcards: PLAN.resampling_clip_weights(dataset=wildcards.dataset),
-    output:
-        "<results>/resampling/clip/{dataset}.npz",
-    log:
-        "<logs>/resampling/clip/{dataset}.log",
-    benchmark:
-        "<benchmarks>/resampling/clip_{dataset}.tsv"
-    conda:
-        "../envs/torch.yaml"
-    threads: config["threads"]
-    resources:
-        gpu=1,
-    params:
-        detector=lambda wildcards: {"name": "clip", "weights": PLAN.resampling_clip_weights(dataset=wildcards.dataset)},
-        device=config["device"],
-        batch_size=config["batch_size"],
-        workers=config["workers"],
-        max_images=lambda wildcards: PLAN.max_images(wildcards.dataset),
-        cache=PLAN.feature_cache,
-    script:
-        "../scripts/clip_features.py"
+# The control detector's features of every image set the runs read (the reals; the sets of an
+# image pool): one job for all, so the detector is loaded once and no job starts per set (the
+# demo's pixels: about 4 s for five sets). Each file is made once and read by every mode.
+if PLAN.control_feature_jobs():
+
+    rule control_features:
+        input:
+            images=lambda wildcards: [
+                job["source"] if job["detector"]["name"] == "precomputed" else as_source(job["source"])
+                for job in PLAN.control_feature_jobs()
+            ],
+            manifests=lambda wildcards: [
+                image_manifest(job["dataset"])
+                for job in PLAN.control_feature_jobs()
+                if job["detector"]["name"] != "precomputed"
+            ],
+            weights=lambda wildcards: sorted(
+                {w for job in PLAN.control_feature_jobs() for w in PLAN.control_weights_files(job["detector"])}
+            ),
+        output:
+            [job["out"] for job in PLAN.control_feature_jobs()],
+        log:
+            "<logs>/resampling/control_features.log",
+        benchmark:
+            "<benchmarks>/resampling/control_features.tsv"
+        conda:
+            "../envs/torch.yaml"
+        threads: config["threads"]
+        resources:
+            gpu=1,
+        params:
+            jobs=PLAN.control_feature_jobs(),
+            device=config["device"],
+            batch_size=config["batch_size"],
+            workers=config["workers"],
+            cache=PLAN.feature_cache,
+        script:
+            "../scripts/control_features.py"

@@ -12,9 +12,10 @@ from fidlens.workflow.jobs import job
 
 def main(network: str, detectors: dict, weights: dict, outputs: dict, generation: dict, which: str, device: str,
          batch_size: int) -> None:
-    """DETECTORS: key → {name, weights}; WEIGHTS: key → the declared weights file; OUTPUTS: key → file."""
+    """DETECTORS: key → {name, weights}; WEIGHTS: key → the declared weights file (networks only); OUTPUTS: key → file."""
     torch_device = pick_device(device, log=print)
-    loaded = {key: load_detector(DetectorSpec(spec["name"], str(weights[key])), device=torch_device)
+    loaded = {key: load_detector(DetectorSpec(spec["name"], str(weights.get(key) or spec["weights"])),
+                                 device=torch_device)
               for key, spec in detectors.items()}
     G = load_generator(network, which=which).to(torch_device)
     identity = network_identity(network)
@@ -29,6 +30,6 @@ def main(network: str, detectors: dict, weights: dict, outputs: dict, generation
 if __name__ == "__main__":
     i, p = snakemake.input, snakemake.params
     with job(snakemake):
-        main(i.network, p.pool["detectors"], {"inception": i.weights, "clip": i.clip},
-             {"inception": snakemake.output.inception, "clip": snakemake.output.clip}, p.pool["generation"],
+        main(i.network, p.pool["detectors"], {"inception": i.weights},  # the control's file (if any) is its spec's
+             {"inception": snakemake.output.inception, "control": snakemake.output.control}, p.pool["generation"],
              p.pool["which"], p.pool["device"], p.pool["batch_size"])

@@ -36,7 +36,7 @@ def _assert_same(ours, recorded, where: str) -> None:
         assert ours == recorded, f"{where}: {ours!r} vs {recorded!r}"
 
 
-@pytest.mark.parametrize("part", ["fid_table", "resampling", "pairs"])
+@pytest.mark.parametrize("part", ["fid_table", "resampling", "pairs", "beyond"])
 def test_demo_run_reproduces_the_numbers_the_readme_quotes(part):
     recorded = load_snapshot()
     if part not in recorded:

@@ -176,7 +176,7 @@ def test_paper_dry_run_lists_the_snapshot_and_the_recipe(tmp_path):
     assert "Cannot download resources/networks/ffhq-fid50k_5.30-snapshot-022608.pkl: place it by hand" in out
     assert re.search(r"Building results/paper/zips/ffhq256\.zip from resources/datasets/ffhq-1024x1024\.zip, "
                      r"recipe: 1024² sources → lanczos \(Pillow\) → 256²; Pillow uint8 resampling", out)
-    for rule in ("generated_pool", "clip_features", "pairs_table1", "pairs_figure4"):
+    for rule in ("generated_pool", "control_features", "pairs_table1", "pairs_figure4"):
         assert re.search(rf"^{rule}\s+1$", out, re.M), rule
 
 
@@ -344,28 +344,28 @@ def test_clip_through_the_registry_gives_the_embeddings_of_before(tmp_path, rng)
 def test_runs_with_clip_read_pool_files_and_the_demo_is_unchanged():
     demo = load_plan(REPO / "config" / "demo.yaml", home=HOME)
     job = demo.resampling_job("demo", "pre_logits")
-    assert set(job.inputs) == {"reals", "pool"} and job.params["clip_weights"] is None  # as before
+    assert set(job.inputs) == {"reals", "pool", "real_control", "pool_control"}  # the demo's pixels control
     config = load_config(REPO / "config" / "demo.yaml")
-    config["resampling"]["demo"]["clip_weights"] = "default"
+    config["resampling"]["demo"].update(clip_weights="default", control_detector=None)
     config["generators"]["big"] = dict(config["generators"]["demo"])
     config["resampling"]["gen"] = {**config["resampling"]["demo"], "pool": [],
                                    "generator": {"name": "big", "num_images": 50, "latent_seed": 1}}
     plan = plan_of(config)
     images = plan.resampling_job("demo", "top_n_N1").inputs
-    assert images["real_clip"] == ["results/demo/resampling/clip/reference.npz"]
-    assert images["pool_clip"] == [f"results/demo/resampling/clip/{s}.npz"
+    assert images["real_control"] == ["results/demo/resampling/clip/reference.npz"]
+    assert images["pool_control"] == [f"results/demo/resampling/clip/{s}.npz"
                                    for s in ("comparison", "blur1", "noise1", "occlusion1")]
     generated = plan.resampling_job("gen", "pre_logits").inputs
     folder = "results/demo/resampling/pools/big_n50_z1"
-    assert generated["pool"] == [f"{folder}/inception.npz"] and generated["pool_clip"] == [f"{folder}/clip.npz"]
+    assert generated["pool"] == [f"{folder}/inception.npz"] and generated["pool_control"] == [f"{folder}/control.npz"]
     params = plan.generated_pool_params("big", "50", "1")
-    assert params["detectors"]["clip"] == {"name": "clip", "weights": f"{HOME}/weights/ViT-B-32.pt"}
+    assert params["detectors"]["control"] == {"name": "clip", "weights": f"{HOME}/weights/ViT-B-32.pt"}
     assert params["generation"]["num_images"] == 50 and params["detectors"]["inception"]["name"] == "inception"
-    assert plan.resampling_clip_weights(dataset="blur1") == f"{HOME}/weights/ViT-B-32.pt"
+    assert plan.resampling_control_spec(dataset="blur1")["weights"] == f"{HOME}/weights/ViT-B-32.pt"
     config["resampling"]["gen"]["clip_weights"] = "other/ViT.pt"
     config["resampling"]["gen"]["reals"] = "reference"
-    with pytest.raises(Exception, match="different clip_weights"):
-        plan_of(config).resampling_clip_weights(dataset="reference")
+    with pytest.raises(Exception, match="different control detectors"):
+        plan_of(config).resampling_control_spec(dataset="reference")
 
 
 @pytest.mark.slow
@@ -397,7 +397,7 @@ def test_a_generated_pool_is_made_once_and_read_by_every_mode(tmp_path, default_
                             capture_output=True, text=True, timeout=900, env={**os.environ, "FIDLENS_HOME": str(home)})
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     pool = tmp_path / "results/demo/resampling/pools/demo_n40_z1"
-    assert FeatureSet.load(pool / "clip.npz").features.shape == (40, 8)
+    assert FeatureSet.load(pool / "control.npz").features.shape == (40, 8)
     assert FeatureSet.load(pool / "inception.npz").features.shape == (40, 2048)
     assert len(list((tmp_path / "logs/demo/resampling/pools").glob("*.log"))) == 1
     summary = json.loads((tmp_path / run / "pre_logits/summary.json").read_text())

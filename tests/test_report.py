@@ -59,7 +59,9 @@ def caption_jobs(plan: Plan):
     if plan.pairs:
         yield "pairs_table", plan.pairs_table_params(), {}
         for model in plan.pairs:
-            yield "pairs_maps", plan.pair_map_params(model), {"model": model}
+            params = plan.pair_map_params(model)
+            statistics = {key: params[key] for key in ("reference_images", "generated_images", "covariance")}
+            yield "pairs_maps", {**params, "statistics": statistics}, {"model": model}
 
 
 def render_caption(caption: str, rule: str, params: dict, wildcards: dict, config: dict) -> str:
@@ -130,7 +132,8 @@ def test_report_bundles_captions_and_each_result_has_its_provenance(tmp_path, de
             "sample_face": "s03_01", "distortions": {"blur": [4.0], "occlusion": [0.4]}}
     kid = {"num_subsets": 10, "max_subset_size": 20, "seed": 0}
     detector = {"name": "inception", "weights": str(default_weights)}
-    config = demo_config(tmp_path, detector=detector, demo=demo, kid=kid, threads=1)
+    config = demo_config(tmp_path, detector=detector, demo=demo, kid=kid, threads=1,
+                         prdc={"sets": ["comparison", "blur1"]})  # this demo has no noise sets
     workdir = tmp_path / "run"
     workdir.mkdir()
     home = tmp_path / "home"

@@ -122,13 +122,15 @@ def test_demo_resampling_job():
     job = plan.resampling_job("demo", "top_n_N1")
     pool = ["comparison", "blur1", "noise1", "occlusion1"]
     assert job.inputs == {"reals": ["results/demo/features/reference.npz"],
-                          "pool": [f"results/demo/features/{name}.npz" for name in pool]}
+                          "pool": [f"results/demo/features/{name}.npz" for name in pool],
+                          "real_control": ["results/demo/resampling/pixels/reference.npz"],  # the demo's control
+                          "pool_control": [f"results/demo/resampling/pixels/{name}.npz" for name in pool]}
     assert job.params["pool_images"] == [f"results/demo/data/{name}" for name in pool]
     assert job.params["pool_labels"] == pool and job.params["generator"] is None
     assert set(job.params["settings"]) == set(RESAMPLING_SETTINGS)
     assert job.params["settings"]["lr"] == 1.0 and job.params["settings"]["chunk_size"] == 8192  # a schema default
     assert job.params["outdir"] == "results/demo/resampling/demo/top_n_N1" and job.params["mode"] == "top_n_N1"
-    assert job.params["clip_weights"] is None and job.params["detector"] == "default_1.pt"
+    assert job.params["control"]["name"] == "pixels" and job.params["detector"] == "default_1.pt"
     assert plan.resampling_targets() == ["results/demo/resampling/demo/pre_logits/log.csv",
                                          "results/demo/resampling/demo/top_n_N1/log.csv"]
 
@@ -172,7 +174,7 @@ def test_fidlens_assets_reports_the_file_the_workflow_and_the_cli_use(tmp_path, 
     assert asset_status(default, root=tmp_path / "elsewhere").state == "present"  # whatever the workflow folder
     paper = load_plan(REPO / "config" / "paper.yaml")
     assert asset_for_target(paper.weights_path()) is asset_by_name("inception-2015-12-05")
-    assert asset_for_target(paper.resampling_job("stylegan2-ffhq256", "logits").inputs["clip"]) is \
+    assert asset_for_target(paper.resampling_job("stylegan2-ffhq256", "logits").inputs["control_weights"]) is \
         asset_by_name("clip-vit-b32")
 
 
@@ -186,9 +188,9 @@ def test_paper_plan_stands_alone():
     pool = "results/paper/resampling/pools/stylegan2-ffhq256_n250000_z0"  # generated and featurised once
     assert job.inputs == {"reals": ["results/paper/features/ffhq256.npz"], "pool": [f"{pool}/inception.npz"],
                           "network": "resources/networks/ffhq-fid50k_5.30-snapshot-022608.pkl",
-                          "clip": f"{HOME}/weights/ViT-B-32.pt",
-                          "real_clip": ["results/paper/resampling/clip/ffhq256.npz"],
-                          "pool_clip": [f"{pool}/clip.npz"]}
+                          "control_weights": f"{HOME}/weights/ViT-B-32.pt",
+                          "real_control": ["results/paper/resampling/clip/ffhq256.npz"],
+                          "pool_control": [f"{pool}/control.npz"]}
     assert job.params["generator"]["num_images"] == 250000 and job.params["detector"] == "inception-2015-12-05.pt"
     assert len(plan.heatmap_targets()) == 7 and plan.heatmap_targets()[-1].endswith("/grid_100_5x8.png")
     assert len(plan.pairs_targets()) == 2 + 2 + 6 + 1  # Tables 2 and 1, six pair-map indexes, Fig. 4

@@ -84,7 +84,7 @@ def test_dry_run_plans_the_demo(tmp_path):
     expected = {"demo_features": 1, "statistics": len(sets), "image_manifest": len(sets),
                 "demo_distort": len(plan.demo_distorted_sets()), "demo_split": 2, "fetch_inception": 1,
                 "fit_demo_generator": 1, "generated_features": 1, "heatmaps": 1,
-                "resample": len(plan.resampling["demo"]["modes"])}
+                "resample": len(plan.resampling["demo"]["modes"]), "control_features": 1}
     counts = job_counts(result)
     assert {rule: counts[rule] for rule in expected} == expected, counts
     assert not {"features", "heatmap_seed", "heatmap_grid"} & set(counts), counts
@@ -140,20 +140,23 @@ def test_small_demo_runs_end_to_end(tmp_path, default_weights):
     assert fid["noise1"] > fid["comparison"]
     figure = workdir / plan.demo_figure()
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 20_000
-    assert (workdir / plan.logs / "features/reference.log").read_text().count("images ->") == 1
-    assert (workdir / plan.benchmarks / "features/reference.tsv").is_file()
+    # one job featurised the reference and the five comparison sets, one log line each
+    assert (workdir / plan.logs / "features/demo_sets.log").read_text().count("images ->") == 1 + len(rows)
+    assert (workdir / plan.benchmarks / "features/demo_sets.tsv").is_file()
     for target in plan.heatmap_targets():
         heatmap = workdir / target
         assert heatmap.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and heatmap.stat().st_size > 10_000
     assert [Path(t).name for t in plan.heatmap_targets()] == ["seed0003.png", "grid_0_1x2.png"]
-    assert "FID with this image" in (workdir / plan.logs / "heatmaps/demo/seed0003.log").read_text()
+    drawn = (workdir / plan.logs / "heatmaps/figures.log").read_text()  # one job drew both figures
+    assert "heatmaps: 3/3 img" in drawn and all(f"seed {n} (" in drawn for n in (3, 0, 1))
     resampled = results / "resampling/demo"
     with open(resampled / "pre_logits/log.csv") as handle:
         log_rows = list(csv.DictReader(handle))
     assert [row["iteration"] for row in log_rows] == ["0", "1", "2", "4"]
     assert {"mass:comparison", "mass:blur2", "fid", "kid_x1000"} <= set(log_rows[0])
     summary = json.loads((resampled / "pre_logits/summary.json").read_text())
-    assert summary["clip_fid"].startswith("CLIP-FID skipped") and "comparison 50.0% ->" in summary["sentence"]
+    assert summary["pixels_fid"] == "computed" and "comparison 50.0% ->" in summary["sentence"]  # the pixels control
+    assert summary["control_detector"]["label"] == "pixels-FID (8×8 grey pixels)" and "pixels_fid" in log_rows[0]
     skipped = json.loads((resampled / "top_n_N1/summary.json").read_text())["skipped"]
     assert "needs logits" in skipped and "default_1.pt" in skipped
     generated = workdir / plan.heatmap_generated_stats("demo")

@@ -71,7 +71,16 @@ def _resampling(results: Path, run: str = "demo", mode: str = "pre_logits") -> d
             "reals": summary["reals"], "baseline_fid": baseline["fid"], "best_fid": best["fid"],
             "best_iteration": best["iteration"], "baseline_kid_x1000": baseline.get("kid_x1000"),
             "best_kid_x1000": best.get("kid_x1000"), "mass_before_after": masses,
-            "pool_floor": summary.get("pool_floor")}
+            "pool_floor": summary.get("pool_floor"), "control": _control(summary)}
+
+
+def _control(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The control space's FID at the baseline and at the best-FID iteration (None without a control)."""
+    space = summary.get("control_detector")
+    column = (space or {}).get("column")
+    if not column or summary["baseline"].get(column) is None:
+        return None
+    return {"label": space["label"], "baseline": summary["baseline"][column], "best": summary["best"].get(column)}
 
 
 def _pairs(results: Path, model: str = "demo") -> dict[str, Any]:
@@ -89,12 +98,37 @@ def _pairs(results: Path, model: str = "demo") -> dict[str, Any]:
             "rule": rule}
 
 
+def _beyond(results: Path, attributed: str = "comparison", model: str = "demo") -> dict[str, Any]:
+    """Attribution of one image set, and the pairs study's control space and selected images' ΔFID."""
+    attribution = json.loads((results / "attribution" / attributed / "attribution.json").read_text())
+    ranking = _csv_rows(results / "attribution" / attributed / "ranking.csv")
+    first, last = ranking[0], ranking[-1]
+    out: dict[str, Any] = {
+        "attribution": {"set": attributed, "fid": attribution["fid"], "num_images": attribution["num_images"],
+                        "most_harmful": [first["name"], float(first["delta_fid"])],
+                        "most_helpful": [last["name"], float(last["delta_fid"])]}}
+    row = json.loads((results / "pairs" / model / "table2_row.json").read_text())
+    if row.get("selected_delta_fid"):
+        ranks = [int(item["rank"]) for item in row["selected_delta_fid"]]
+        out["pairs_selected"] = {"count": len(ranks), "rank_min": min(ranks), "rank_max": max(ranks),
+                                 "among_most_disliked": sum(rank <= len(ranks) for rank in ranks),
+                                 "of": int(row["num_images"]), "mean_delta_fid": row["selected_delta_fid_mean"],
+                                 "fid": row["FID"], "fid_replace": row["FID_Replace"]}
+    control = results / "pairs" / model / "control_fids.csv"
+    if control.is_file():
+        rows = {r["set"]: r for r in _csv_rows(control)}
+        out["pairs_control"] = {"detector": rows["FID"]["control_detector"], "fid": float(rows["FID"]["fid_control"]),
+                                "fid_replace": float(rows["FID_Replace"]["fid_control"])}
+    return out
+
+
 def collect(results: str | Path) -> dict[str, Any]:
     """Every number the README quotes from one demo run under RESULTS."""
     results = Path(results)
     parts = {"fid_table": (_fid_table, results / "tables" / "fid_demo.csv"),
              "resampling": (_resampling, results / "resampling" / "demo" / "pre_logits" / "summary.json"),
-             "pairs": (_pairs, results / "tables" / "pairs_table2.csv")}
+             "pairs": (_pairs, results / "tables" / "pairs_table2.csv"),
+             "beyond": (_beyond, results / "attribution" / "comparison" / "attribution.json")}
     # a part is recorded only when its run finished; the README says which are missing
     numbers: dict[str, Any] = {name: read(results) for name, (read, marker) in parts.items() if marker.is_file()}
     timing = results / "demo_run.json"
@@ -165,10 +199,15 @@ def render_resampling(numbers: dict[str, Any]) -> str:
         side = "below" if r["best_fid"] < floor["fid"] else "above"
         versus = (f" The best draw ends {side} the FID of the pool's best whole set, `{floor['set']}` "
                   f"({floor['images']} images): {floor['fid']:.2f} (the dotted line in the curves).")
+    control = r.get("control")
+    second = ""
+    if control and control["best"] is not None:
+        second = (f" In the control space, {control['label']} goes from {control['baseline']:.2f} to "
+                  f"{control['best']:.2f} at that iteration.")
     return (f"In {r['iterations']} iterations over {r['candidates']} candidates the FID of a resampled draw "
             f"falls from **{r['baseline_fid']:.2f} to {r['best_fid']:.2f}** (best at iteration "
             f"{r['best_iteration']}){kid}{mass} (`{DEMO_RESULTS}/resampling/{r['run']}/{r['mode']}/summary.json`)."
-            f"{versus}\n")
+            f"{versus}{second}\n")
 
 
 def render_pairs(numbers: dict[str, Any]) -> str:
@@ -204,6 +243,30 @@ def render_auto_pairs(numbers: dict[str, Any]) -> str:
     seen = f"The detector finds a face in {faces[0]} of the {faces[1]} candidate seeds. " if faces else ""
     return (f"{seen}The bad seeds are {', '.join(p['bad_seeds'])}. The rule as the run wrote it into "
             f"`{DEMO_RESULTS}/pairs/demo/pairs.yaml`: “{p['rule']}”.\n")
+
+
+def render_beyond(numbers: dict[str, Any]) -> str:
+    """Which images FID dislikes in the demo, and what the pairs study's control space and ranks say."""
+    if "beyond" not in numbers:
+        return _not_recorded("attribution")
+    b = numbers["beyond"]
+    a = b["attribution"]
+    text = (f"In the ORL {a['set']} set ({a['num_images']} images, FID {a['fid']:.2f}), removing "
+            f"`{a['most_harmful'][0]}` lowers FID the most (ΔFID {a['most_harmful'][1]:+.2f}) and removing "
+            f"`{a['most_helpful'][0]}` raises it the most ({a['most_helpful'][1]:+.2f}) "
+            f"(`{DEMO_RESULTS}/attribution/{a['set']}/ranking.csv`).")
+    pairs = b.get("pairs_selected")
+    if pairs:
+        verb = "is" if pairs["among_most_disliked"] == 1 else "are"
+        text += (f" Of the {pairs['count']} images the demo's pairs rule selects, {pairs['among_most_disliked']} "
+                 f"{verb} among the {pairs['count']} that FID dislikes most: their leave-one-out ranks among the "
+                 f"{pairs['of']} run from {pairs['rank_min']} to {pairs['rank_max']} (mean ΔFID "
+                 f"{pairs['mean_delta_fid']:+.2f}).")
+    control = b.get("pairs_control")
+    if control and pairs:
+        text += (f" Replacing them: FID {pairs['fid']:.2f} → {pairs['fid_replace']:.2f} in Inception space, "
+                 f"{control['fid']:.3f} → {control['fid_replace']:.3f} in the control space ({control['detector']}).")
+    return text + "\n"
 
 
 def render_demo_setup(numbers: dict[str, Any]) -> str:
@@ -283,7 +346,7 @@ def render_paper_gpu_hours(_: dict[str, Any] | None = None) -> str:
 
 RENDERERS = {"demo-timing": render_timing, "demo-fid-table": render_fid_table,
              "demo-resampling": render_resampling, "demo-pairs": render_pairs,
-             "demo-auto-pairs": render_auto_pairs, "demo-setup": render_demo_setup,
+             "demo-auto-pairs": render_auto_pairs, "demo-setup": render_demo_setup, "demo-beyond": render_beyond,
              "benchmarks": render_benchmarks, "gpu-check": render_gpu, "paper-gpu-hours": render_paper_gpu_hours}
 
 

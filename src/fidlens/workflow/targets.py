@@ -130,6 +130,7 @@ class Plan(BeyondTargets):
         """File name → URL of every weights URL in the config (a mirror the download rule then uses)."""
         specs = [self.config["detector"]["weights"]]
         specs += [run.get("clip_weights") or "" for run in self.resampling.values()]
+        specs += [(run.get("control_detector") or {}).get("weights") or "" for run in self.resampling.values()]
         return {spec.rsplit("/", 1)[-1]: spec for spec in specs if _is_url(spec)}
 
     # --- image sets -----------------------------------------------------------------------------
@@ -318,6 +319,7 @@ class Plan(BeyondTargets):
         if run not in self._resampling_runs:
             spec = self.entry("resampling", run)
             generated = spec.get("generator")
+            control = self.resampling_control(run)
             inputs: dict[str, Any] = {"reals": [self.features_path(spec["reals"])]}
             params: dict[str, Any] = {
                 "real_images": [self.image_set_path(spec["reals"])],
@@ -326,64 +328,135 @@ class Plan(BeyondTargets):
                 "pool_labels": list(spec["pool"]),
                 "generator": None,
                 "settings": {key: spec[key] for key in RESAMPLING_SETTINGS},
-                "clip_weights": None,
+                "control": None,
                 "detector": self.detector_label(),
                 "device": self.config["device"],
             }
             if generated:
                 name, n, z = generated["name"], generated["num_images"], generated["latent_seed"]
                 network = self.generator_network(name)
-                # with CLIP: one generation pass measures the pool for both (rule generated_pool)
-                inputs["pool"] = [f"{self.pool_folder(name, n, z)}/inception.npz" if spec["clip_weights"]
+                # with a control: one generation pass measures the pool for both (rule generated_pool)
+                inputs["pool"] = [f"{self.pool_folder(name, n, z)}/inception.npz" if control
                                   else self.generated_features_path(name, n, z)]
                 inputs["network"] = network
                 params["generator"] = {"name": name, "network": network, "num_images": n, "latent_seed": z,
                                        "sampling": self.sampling(name), "which": self.which(name)}
             else:
                 inputs["pool"] = [self.features_path(name) for name in spec["pool"]]
-            if spec["clip_weights"]:
-                clip = self.weights_file(spec["clip_weights"], "clip")
-                inputs["clip"] = clip  # a declared input: the download rule fetches it when missing
-                params["clip_weights"] = clip
-                # CLIP embeddings come from files made once per set (rules/resampling.smk)
-                inputs["real_clip"] = [self.clip_features_path(spec["reals"])]
-                inputs["pool_clip"] = ([f"{self.pool_folder(name, n, z)}/clip.npz"] if generated
-                                       else [self.clip_features_path(pool) for pool in spec["pool"]])
+            if control:
+                params["control"] = control
+                if control["name"] in DEFAULT_WEIGHTS:  # a network: its weights file is a declared input
+                    inputs["control_weights"] = control["weights"]  # (the download rule fetches it when missing)
+                # the control features come from files made once per set / pool (rules/resampling.smk)
+                inputs["real_control"] = [self.control_features_path(control["name"], spec["reals"])]
+                inputs["pool_control"] = ([f"{self.pool_folder(name, n, z)}/control.npz"] if generated
+                                          else [self.control_features_path(control["name"], pool)
+                                                for pool in spec["pool"]])
             self._resampling_runs[run] = (inputs, params)
         return self._resampling_runs[run]
 
+    def resampling_control(self, run: str) -> dict[str, str] | None:
+        """RUN's control detector {name, weights, label} (weights a file for a network), None when it has none.
+
+        ``clip_weights: W`` is ``control_detector: {name: clip, weights: W}``; giving both, an
+        unregistered detector, or stored embeddings for a generated pool is refused in one line.
+        """
+        self.entry("resampling", run)
+        control, problem = self._control_of(run)
+        if problem:
+            self._problem(problem)
+        return control
+
+    def _control_of(self, run: str) -> tuple[dict[str, str] | None, str | None]:
+        """(control, None), or (None, the one-line problem) without refusing: see `resampling_control`."""
+        from fidlens.core.errors import FidlensError
+        from fidlens.detectors.registry import registered
+        from fidlens.studies.resampling.control import control_space
+
+        spec, key = self.resampling[run], f"config resampling.{run}"
+        control, clip = spec.get("control_detector"), spec.get("clip_weights")
+        if control and clip:
+            return None, (f"{key}: clip_weights and control_detector both name the control space; keep one "
+                          f"(clip_weights: {clip} is control_detector: {{name: clip, weights: {clip}}})")
+        if not control and not clip:
+            return None, None
+        name, weights = ("clip", clip) if clip else (control["name"], control.get("weights", "default"))
+        if name == "precomputed" and spec.get("generator"):
+            return None, (f"{key}.control_detector: a generated pool has no stored embeddings; choose a detector "
+                          "that reads images (clip, pixels, inception)")
+        if name == "precomputed" and weights == "default":
+            return None, f"{key}.control_detector: precomputed needs weights: the folder of the sets' SET.npy / SET.npz"
+        if name in DEFAULT_WEIGHTS:  # a network's weights: a file (default and URLs point into $FIDLENS_HOME)
+            weights = self.weights_file(weights, name)
+        try:
+            registered(name)
+            label = control_space(name, weights).label
+        except FidlensError as exc:
+            return None, f"{key}.control_detector: {exc}"
+        return {"name": name, "weights": weights, "label": label}, None
+
+    def control_weights_files(self, control: Mapping[str, str]) -> list[str]:
+        """The control detector's weights file when it is a network's (a declared input, fetched when missing)."""
+        return [control["weights"]] if control["name"] in DEFAULT_WEIGHTS else []
+
     def pool_folder(self, generator: str, n: int | str, z: int | str) -> str:
-        """Where a generated pool's per-detector feature files lie (inception.npz, clip.npz)."""
+        """Where a generated pool's per-detector feature files lie (inception.npz, control.npz)."""
         return f"{self.results}/resampling/pools/{generator}_n{n}_z{z}"
 
-    def clip_features_path(self, dataset: str) -> str:
-        """CLIP embeddings of an image set (the reals, or a set of an image pool), made once."""
-        return f"{self.results}/resampling/clip/{dataset}.npz"
+    def control_features_path(self, detector: str, dataset: str) -> str:
+        """DETECTOR's features of an image set (the reals, or a set of an image pool), made once."""
+        return f"{self.results}/resampling/{detector}/{dataset}.npz"
 
-    def resampling_clip_weights(self, *, dataset: str | None = None, pool: tuple[str, int, int] | None = None) -> str:
-        """The CLIP weights file of the runs that read DATASET's or POOL's CLIP embeddings (one per set)."""
-        found = set()
+    def _control_users(self) -> list[tuple[dict[str, str], str | None, tuple[str, int, int] | None]]:
+        """(control, dataset, None) for every image set and (control, None, pool) for every generated pool read."""
+        used = []
         for run, spec in self.resampling.items():
-            if not spec.get("clip_weights"):
-                continue
+            control, problem = self._control_of(run)
+            if control is None or problem or entry_problem(self.config, "resampling", run):
+                continue  # refused when a target needs the run (resampling_control): others may stay half-edited
             generated = spec.get("generator")
-            uses = (dataset is not None and (dataset == spec["reals"] or (not generated and dataset in spec["pool"])))
-            uses = uses or (pool is not None and bool(generated) and (generated["name"], generated["num_images"],
-                                                                      generated["latent_seed"]) == pool)
-            if uses:
-                self.entry("resampling", run)
-                found.add(self.weights_file(spec["clip_weights"], "clip"))
+            used.append((control, spec["reals"], None))
+            if generated:
+                used.append((control, None, (generated["name"], generated["num_images"], generated["latent_seed"])))
+            else:
+                used += [(control, pool, None) for pool in spec["pool"]]
+        return used
+
+    def resampling_control_spec(self, *, dataset: str | None = None, pool: tuple[str, int, int] | None = None,
+                                detector: str | None = None) -> dict[str, str]:
+        """The control {name, weights} of the runs that read DATASET's (DETECTOR's) or POOL's control features."""
+        found = {(c["name"], c["weights"]) for c, d, p in self._control_users()
+                 if (dataset is not None and d == dataset and detector in (None, c["name"]))
+                 or (pool is not None and p == pool)}
         what = f"dataset {dataset}" if dataset is not None else f"pool {pool}"
         if len(found) != 1:
-            self._problem(f"config resampling: the CLIP embeddings of {what} are read by runs with "
-                          f"{'no' if not found else 'different'} clip_weights ({', '.join(sorted(found)) or 'none'})")
-        return found.pop()
+            named = ", ".join(f"{n} {w}" for n, w in sorted(found)) or "none"
+            self._problem(f"config resampling: the control features of {what} are read by runs with "
+                          f"{'no' if not found else 'different'} control detectors ({named})")
+        name, weights = found.pop()
+        return {"name": name, "weights": weights}
+
+    def control_feature_jobs(self) -> list[dict[str, Any]]:
+        """What the control_features job measures: each (detector, image set) the runs read, once, with its file."""
+        jobs: dict[str, dict[str, Any]] = {}
+        for control, dataset, _ in self._control_users():
+            if dataset is None:
+                continue
+            out = self.control_features_path(control["name"], dataset)
+            detector = self.resampling_control_spec(dataset=dataset, detector=control["name"])
+            source = self.image_set_path(dataset)
+            if detector["name"] == "precomputed":  # the set's stored embeddings: FOLDER/SET.npz, else FOLDER/SET.npy
+                npz = f"{detector['weights'].rstrip('/')}/{dataset}.npz"
+                source = npz if os.path.isfile(npz) else npz[:-1] + "y"
+            jobs[out] = {"dataset": dataset, "detector": detector, "source": source, "out": out,
+                         "max_images": self.max_images(dataset)}
+        return list(jobs.values())
 
     def generated_pool_params(self, generator: str, n: int | str, z: int | str) -> dict[str, Any]:
-        """Params of the generated_pool job: the generation, its detectors (Inception and CLIP), the device."""
-        clip = self.resampling_clip_weights(pool=(generator, int(n), int(z)))
+        """Params of the generated_pool job: the generation, its detectors (Inception and the control), the device."""
+        control = self.resampling_control_spec(pool=(generator, int(n), int(z)))
         return {"generation": self.generation_settings(generator, n, z), "which": self.which(generator),
-                "detectors": {"inception": self.detector_params(), "clip": {"name": "clip", "weights": clip}},
+                "detectors": {"inception": self.detector_params(), "control": control},
                 "device": self.config["device"], "batch_size": self.config["batch_size"]}
 
     def resampling_folder(self, run: str, mode: str) -> str:
@@ -455,8 +528,18 @@ class Plan(BeyondTargets):
         return self.stats_path(self.pairs_study(model)["reference"])
 
     def pair_map_params(self, model: str) -> dict[str, Any]:
+        """Params of the pair maps: sampling, and how many reals and generated images their statistics hold."""
+        study = self.pairs_study(model)
+        generated = study.get("map_generated_images") or study["num_images"] - 1
         return {"sampling": self.pairs_sampling(model), "which": self.pairs_which(model),
-                "device": self.config["device"], "detector": self.detector_params()}
+                "device": self.config["device"], "detector": self.detector_params(),
+                "reference_images": study.get("map_reference_images", 50000),
+                "generated_images": min(int(generated), int(study["num_images"])),
+                "covariance": self.config["covariance"]}
+
+    def pair_map_reference_features(self, model: str) -> str:
+        """The reals' features: the maps take their first `map_reference_images` rows (rules/pairs.smk)."""
+        return self.features_path(self.pairs_study(model)["reference"])
 
     def pairs_table(self) -> dict[str, str]:
         return {"csv": f"{self.results}/tables/pairs_table2.csv", "markdown": f"{self.results}/tables/pairs_table2.md"}
@@ -587,7 +670,8 @@ class Plan(BeyondTargets):
         generated = {(study_generator, study["num_generated"], study["latent_seed"])
                      for study_generator, study in self.heatmaps.items()}
         generated |= {(spec["generator"]["name"], spec["generator"]["num_images"], spec["generator"]["latent_seed"])
-                      for spec in self.resampling.values() if spec.get("generator") and not spec.get("clip_weights")}
+                      for spec in self.resampling.values()
+                      if spec.get("generator") and not (spec.get("clip_weights") or spec.get("control_detector"))}
         for name, n, z in sorted(generated):
             if name in self.sharded_names("generators"):
                 sets.append({"kind": "generated", "name": f"{name}_n{n}_z{z}", "generator": name,

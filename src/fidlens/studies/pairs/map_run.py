@@ -16,7 +16,7 @@ from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
 from fidlens.metrics.stats import Statistics
 from fidlens.studies.pairs.spec import Pair, PairsFile
 
-__all__ = ["pair_named", "render_pair_map", "render_pair_maps"]
+__all__ = ["map_statistics", "pair_named", "render_pair_map", "render_pair_maps"]
 
 
 def pair_named(chosen: PairsFile, stem: str, source: str | os.PathLike = "the pairs file") -> Pair:
@@ -25,6 +25,34 @@ def pair_named(chosen: PairsFile, stem: str, source: str | os.PathLike = "the pa
     if pair is None:
         raise FidlensError(f"{source} has no pair named {stem}")
     return pair
+
+
+def map_statistics(study: str | os.PathLike, reference_features: str | os.PathLike, *, reference_images: int,
+                   generated_images: int, covariance: str = "unbiased") -> tuple[Statistics, Statistics]:
+    """(reals, generated) statistics of the pair maps, as the heatmap study defines them.
+
+    The reals are the first REFERENCE_IMAGES images of the reference set (all of them when it
+    has fewer: MetFaces), the generated set the study's first GENERATED_IMAGES images (its
+    49,999 of 50,000); each explained image then joins the generated set as image N. Both come
+    from features already on disk, in float64.
+    """
+    import warnings
+
+    from fidlens.metrics.stats import FeatureSet
+    from fidlens.studies.pairs.study_file import Study
+
+    saved = Study.load(study)
+    if generated_images > saved.num_images:
+        raise FidlensError(f"pair maps ask for {generated_images} generated images; {study} holds {saved.num_images}")
+    reals = FeatureSet.load(reference_features)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a few-sample warning is the study's (the demo's 100 faces), not news here
+        reference = Statistics.from_features(reals.pool3[:reference_images], covariance=covariance,
+                                             meta={"source": f"first {min(reference_images, len(reals.pool3))} "
+                                                             f"images of {reference_features}"})
+        generated = Statistics.from_features(saved.arrays["pool3"][:generated_images], covariance=covariance,
+                                             meta={"source": f"first {generated_images} images of {study}"})
+    return reference, generated
 
 
 def render_pair_map(detector: Any, reference: Statistics, generated: Statistics, generator: Any, chosen: PairsFile,

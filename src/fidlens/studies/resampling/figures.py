@@ -16,6 +16,7 @@ import torch
 
 from fidlens.core.atomic import atomic_path
 from fidlens.core.rawdata import write_csv
+from fidlens.studies.resampling.control import CLIP_SPACE, ControlSpace
 from fidlens.studies.resampling.inputs import RunInputs
 from fidlens.studies.resampling.optimizer import draw_indices
 
@@ -38,10 +39,15 @@ def _save(fig, path: str | os.PathLike) -> None:
 METRICS = [("fid", "FID"), ("clip_fid", "CLIP-FID"), ("kid_x1000", "KID × 1000")]
 
 
-def plotted_metrics(rows: list[dict]) -> list[tuple[str, str]]:
-    """The metrics with at least one number after the baseline (CLIP-FID is NaN when not computed)."""
+def metrics_of(control: ControlSpace = CLIP_SPACE) -> list[tuple[str, str]]:
+    """METRICS with the control space's column and title in the place of CLIP-FID."""
+    return [(control.column, control.title) if key == "clip_fid" else (key, label) for key, label in METRICS]
+
+
+def plotted_metrics(rows: list[dict], control: ControlSpace = CLIP_SPACE) -> list[tuple[str, str]]:
+    """The metrics with at least one number after the baseline (the control's FID is NaN when not computed)."""
     evaluated = rows[1:]
-    return [(key, label) for key, label in METRICS
+    return [(key, label) for key, label in metrics_of(control)
             if any(key in r and not np.isnan(float(r[key])) for r in evaluated)]
 
 
@@ -68,17 +74,19 @@ def pool_floor(inputs, ref=None) -> tuple[str, float, int] | None:
 
 def plot_curves(rows: list[dict], path: str | os.PathLike, *, title: str,
                 floor: tuple[str, float, int] | None = None, clip_note: str | None = None,
-                published: Mapping[str, Any] | None = None) -> None:
-    """FID, KID×1000 (and CLIP-FID when computed) against iteration; the uniform baseline dashed.
+                published: Mapping[str, Any] | None = None, control: ControlSpace = CLIP_SPACE) -> None:
+    """FID, KID×1000 (and the control space's FID, e.g. CLIP-FID, when computed) against iteration.
 
     ``floor`` (set, FID, images), e.g. from :func:`pool_floor`, is drawn on the FID panel. A metric
     that was not computed gets no panel; the title says so. The plotted numbers are ``log.csv``.
     ``published`` (``iterations`` and per-metric lists, e.g. the release's FID at iterations 1 and
     500) puts hollow marks on the panels of those metrics, so ours can be read against them.
+    The control panel's title is ``control.label`` (which detector, which features). The uniform
+    baseline is dashed.
     """
     plt = _pyplot()
-    shown = plotted_metrics(rows)
-    missing = [label for key, label in METRICS if (key, label) not in shown]
+    shown = plotted_metrics(rows, control)
+    missing = [label for key, label in metrics_of(control) if (key, label) not in shown]
     fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(4.6 * max(1, len(shown)) + 0.6, 3.6), squeeze=False)
     baseline, evaluated = rows[0], rows[1:]
     for ax, (key, label) in zip(axes.flat, shown):
@@ -93,7 +101,7 @@ def plot_curves(rows: list[dict], path: str | os.PathLike, *, title: str,
                     mew=1.5, label=f"published ({published.get('source', 'release')})")
         ax.set_xlabel("SGD iteration")
         ax.set_ylabel(f"{label} against the reals")
-        ax.set_title(label, fontsize=10)
+        ax.set_title(control.label if key == control.column and control is not CLIP_SPACE else label, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     if not shown:
@@ -101,8 +109,8 @@ def plot_curves(rows: list[dict], path: str | os.PathLike, *, title: str,
         axes[0, 0].set_axis_off()
     note = ""
     if missing:
-        reason = (clip_note or "").removeprefix("CLIP-FID skipped: ").removeprefix("CLIP-FID skipped")
-        why = f" ({reason})" if reason and missing == ["CLIP-FID"] else ""
+        reason = (clip_note or "").removeprefix(f"{control.title} skipped: ").removeprefix(f"{control.title} skipped")
+        why = f" ({reason})" if reason and missing == [control.title] else ""
         note = f"\n{', '.join(missing)} not computed{why}"
     fig.suptitle(title + note, fontsize=10)
     fig.tight_layout()

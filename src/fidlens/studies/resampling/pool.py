@@ -1,4 +1,4 @@
-"""Build the inputs of a resampling run from feature files: reals, the candidate pool, images, CLIP.
+"""Build the inputs of a resampling run from feature files: reals, the candidate pool, images, the control space.
 
 A pool is either several image sets (their feature files concatenated, each candidate
 labelled with its set so the run can report where the weight mass goes) or one generated
@@ -8,7 +8,7 @@ set (candidate i is latent row i of ``RandomState(latent_seed).randn(N, z_dim)``
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,23 +91,40 @@ def bank_from_files(paths: list[str], labels: list[str] | None = None) -> Featur
     return FeatureBank(pool3=np.concatenate([s.pool3 for s in sets]), logits=logits, groups=groups)
 
 
-def clip_from_files(reals: FeatureBank, candidates: FeatureBank, clip_weights: str | None,
-                    real_files: list[str], pool_files: list[str]) -> str | None:
-    """Fill both banks' CLIP embeddings from feature files made once per set, or say why CLIP-FID is skipped.
+NO_CONTROL = ("CLIP-FID skipped: no weights configured (set clip_weights to a ViT-B-32 weights file, or "
+              "control_detector to any registered detector)")
 
-    Why files: every mode of a run reads the same embeddings; computing them in each mode's job
-    cost a pass over all reals and candidates per mode. The files must match the banks row for row.
+
+def control_from_files(reals: FeatureBank, candidates: FeatureBank, control: Mapping[str, str] | None,
+                       real_files: list[str], pool_files: list[str]) -> str | None:
+    """Fill both banks' control features from files made once per set / pool, or say why they are skipped.
+
+    CONTROL is the control detector ``{name, weights}`` (None: none configured). Why files: every
+    mode of a run reads the same features; computing them in each mode's job cost a pass over all
+    reals and candidates per mode. The files must match the banks row for row, and must have been
+    made by the control detector (a file of another detector is refused, never compared).
     """
-    if not clip_weights:
-        return "CLIP-FID skipped: no weights configured (set clip_weights to a ViT-B-32 weights file)"
+    if not control:
+        return NO_CONTROL
     for bank, files, what in ((reals, real_files, "reals"), (candidates, pool_files, "candidates")):
         sets = [FeatureSet.load(p) for p in files]
-        clip = np.concatenate([s.features for s in sets]) if sets else np.empty((0, 0), np.float32)
-        if len(clip) != len(bank.pool3):
-            raise FidlensError(f"the CLIP embeddings of the {what} ({', '.join(files)}) have {len(clip)} rows, "
-                               f"their Inception features {len(bank.pool3)}")
-        bank.clip = clip
+        for path, features in zip(files, sets):
+            made_by = (features.meta.get("detector_spec") or {}).get("name")
+            if made_by is not None and made_by != control["name"]:
+                raise FidlensError(f"{path} holds {made_by} features; the control detector is {control['name']}")
+        features = np.concatenate([s.features for s in sets]) if sets else np.empty((0, 0), np.float32)
+        if len(features) != len(bank.pool3):
+            raise FidlensError(f"the {control['name']} features of the {what} ({', '.join(files)}) have "
+                               f"{len(features)} rows, their Inception features {len(bank.pool3)}")
+        bank.control = features
     return None
+
+
+def clip_from_files(reals: FeatureBank, candidates: FeatureBank, clip_weights: str | None,
+                    real_files: list[str], pool_files: list[str]) -> str | None:
+    """`control_from_files` with CLIP as the control (CLIP_WEIGHTS: its weights file; None: no control)."""
+    control = {"name": "clip", "weights": clip_weights} if clip_weights else None
+    return control_from_files(reals, candidates, control, real_files, pool_files)
 
 
 def attach_clip(reals: FeatureBank, candidates: FeatureBank, clip_weights: str | None,

@@ -1,9 +1,11 @@
-"""A resampling run: optimise per-candidate weights, evaluate FID / CLIP-FID / KID, log, checkpoint.
+"""A resampling run: optimise per-candidate weights, evaluate FID / control-space FID / KID, log, checkpoint.
 
 Kynkäänniemi et al. (ICLR 2023, Sec. 3) learn one log-weight per candidate so that the
 weighted candidate statistics match the reals in a chosen feature space, then draw sets
 with p = softmax(w) and measure FID. Matching only ImageNet class histograms moves FID a
-lot while CLIP-FID barely moves: FID's "perceptual null space".
+lot while CLIP-FID barely moves: FID's "perceptual null space". The second feature space is
+any registered detector (`control`: CLIP by default, ``pixels`` offline); its FID goes to the
+log column the space names (``clip_fid``, ``pixels_fid``).
 
 Outputs in the run directory: ``log.csv`` and ``log.jsonl`` (one row per evaluation, the
 uniform baseline first), ``checkpoint.npz`` (weights + optimiser state + log as plain arrays
@@ -49,6 +51,11 @@ LOG_COLUMNS = ["iteration", "loss", "fid", "clip_fid", "kid_x1000", "w_min", "w_
                "peak_memory_mb", "elapsed_s"]
 
 
+def log_columns(control_column: str) -> list[str]:
+    """LOG_COLUMNS with the control space's FID column in the place of clip_fid."""
+    return [control_column if column == "clip_fid" else column for column in LOG_COLUMNS]
+
+
 @dataclass
 class ResamplingSettings:
     """The paper's defaults; the demo config shrinks iterations and draw sizes."""
@@ -71,7 +78,7 @@ def peak_memory_mb(device: torch.device) -> float:
 
 
 class Evaluator:
-    """FID, CLIP-FID and KID×1000 of seeded draws; the real statistics are prepared once."""
+    """FID, the control space's FID (e.g. CLIP-FID) and KID×1000 of seeded draws; real statistics prepared once."""
 
     def __init__(self, inputs: RunInputs, settings: ResamplingSettings,
                  fid_ref: ReferenceStatistics | None = None):
@@ -80,14 +87,16 @@ class Evaluator:
         reals, cands = inputs.reals.pool3, inputs.candidates.pool3
         # every KID needs kernels between real and candidate rows only: computed once when they fit
         self.kid_cache = PooledKid(reals, cands) if PooledKid.fits(len(reals), len(cands)) else None
-        use_clip = inputs.clip_skip_reason is None and inputs.reals.clip is not None and inputs.candidates.clip is not None
-        self.clip_ref = ReferenceStatistics(*mean_and_covariance(inputs.reals.clip)) if use_clip else None
+        use_control = (inputs.clip_skip_reason is None and inputs.reals.control is not None
+                       and inputs.candidates.control is not None)
+        self.control_ref = ReferenceStatistics(*mean_and_covariance(inputs.reals.control)) if use_control else None
 
     def _measure(self, indices: np.ndarray, rep_seed: int) -> dict[str, float]:
         cand = self.inputs.candidates
         drawn = cand.pool3[indices]
         out = {"fid": self.fid_ref.fid_of_features(drawn)}
-        out["clip_fid"] = self.clip_ref.fid_of_features(cand.clip[indices]) if self.clip_ref else float("nan")
+        out[self.inputs.control.column] = (self.control_ref.fid_of_features(cand.control[indices]) if self.control_ref
+                                           else float("nan"))
         kid, _ = drawn_kid(self.kid_cache, self.inputs.reals.pool3, cand.pool3, indices,
                            num_subsets=self.settings.kid_subsets, max_subset_size=self.settings.kid_subset_size,
                            seed=rep_seed)
@@ -109,8 +118,13 @@ class Evaluator:
         return {key: _min_or_nan([r[key] for r in results]) for key in results[0]}
 
 
+def _is_number(value: Any) -> bool:
+    """A computed metric (a checkpoint's rows hold None where the log has NaN)."""
+    return isinstance(value, (int, float)) and not np.isnan(value)
+
+
 def _min_or_nan(values: list[float]) -> float:
-    """The best (lowest) of the repeats; NaN only when the metric was not computed (no CLIP)."""
+    """The best (lowest) of the repeats; NaN only when the metric was not computed (no control space)."""
     finite = [v for v in values if not np.isnan(v)]
     return float(min(finite)) if finite else float("nan")
 
@@ -125,6 +139,11 @@ def _fingerprint(inputs: RunInputs, settings: ResamplingSettings) -> str:
         digest.update(np.ascontiguousarray(array[:: max(1, len(array) // 64)]).tobytes())
     fixed = {k: v for k, v in asdict(settings).items() if k != "iterations"}
     digest.update(json.dumps(fixed, sort_keys=True).encode())
+    if inputs.reals.control is not None:  # a checkpoint's rows carry the control FIDs they were logged with
+        digest.update(inputs.control.column.encode())
+        for array in (inputs.reals.control, inputs.candidates.control):
+            digest.update(str(array.shape).encode())
+            digest.update(np.ascontiguousarray(array[:: max(1, len(array) // 64)]).tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -205,8 +224,9 @@ class ResamplingRun:
 
     def _write_logs(self) -> None:
         with atomic_path(self.outdir / "log.csv") as tmp, open(tmp, "w", newline="") as handle:
-            extra = sorted({k for row in self.rows for k in row if k not in LOG_COLUMNS})
-            writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS + extra)
+            columns = log_columns(self.inputs.control.column)
+            extra = sorted({k for row in self.rows for k in row if k not in columns})
+            writer = csv.DictWriter(handle, fieldnames=columns + extra)
             writer.writeheader()
             writer.writerows(self.rows)
         write_text_atomic(self.outdir / "log.jsonl", "".join(dumps_strict(r) + "\n" for r in self.rows))
@@ -228,8 +248,10 @@ class ResamplingRun:
                "elapsed_s": round(self.elapsed_before + time.time() - start, 2), **self._group_mass(w)}
         self.rows.append(row)
         label = "baseline (uniform draw)" if w is None else f"it. {iteration}/{self.settings.iterations}"
-        clip = "skipped" if np.isnan(row["clip_fid"]) else f"{row['clip_fid']:.2f}"
-        self.log(f"{label}: loss {loss:.5f}  FID {row['fid']:.2f}  CLIP-FID {clip}  KIDx1000 {row['kid_x1000']:.2f}  "
+        space = self.inputs.control
+        control = "skipped" if np.isnan(row[space.column]) else f"{row[space.column]:.2f}"
+        self.log(f"{label}: loss {loss:.5f}  FID {row['fid']:.2f}  {space.title} {control}  "
+                 f"KIDx1000 {row['kid_x1000']:.2f}  "
                  f"elapsed {row['elapsed_s']:.0f}s")
         return row
 
@@ -272,7 +294,8 @@ class ResamplingRun:
         summary["pool_floor"] = None if floor is None else {"set": floor[0], "fid": floor[1], "images": floor[2]}
         summary["weights_vs_delta_fid"] = self._weights_vs_delta_fid()
         write_json(self.outdir / "summary.json", summary)
-        plot_curves(self.rows, self.outdir / "curves.png", title=self._title(), floor=floor, published=self.published)
+        plot_curves(self.rows, self.outdir / "curves.png", title=self._title(), floor=floor, published=self.published,
+                    control=self.inputs.control)
         self._draw_best_figures()
         self.log(summary["sentence"])
         return summary
@@ -320,10 +343,15 @@ class ResamplingRun:
         out = {"mode": self.inputs.mode.tag, "iterations": self.optimizer.iteration,
                "candidates": len(self.inputs.candidates.pool3), "reals": len(self.inputs.reals.pool3),
                "kept_feature_columns": len(self.kept_columns), "baseline": baseline, "best": best, "last": last,
-               "clip_fid": self.inputs.clip_skip_reason or "computed", "settings": asdict(self.settings),
+               self.inputs.control.column: self.inputs.clip_skip_reason or "computed",
+               "control_detector": None if self.inputs.clip_skip_reason else self.inputs.control.as_dict(),
+               "settings": asdict(self.settings),
                **self.inputs.description, "published": beside_published(self.rows, self.published)}
         sentence = (f"{self.inputs.mode.tag}: FID {baseline['fid']:.2f} (uniform draw) -> {best['fid']:.2f} "
                     f"(best, iteration {best['iteration']})")
+        space = self.inputs.control
+        if not self.inputs.clip_skip_reason and all(_is_number(row.get(space.column)) for row in (baseline, best)):
+            sentence += f"; {space.label} {baseline[space.column]:.2f} -> {best[space.column]:.2f} at that iteration"
         masses = {k: (baseline[k], last[k]) for k in baseline if k.startswith("mass:")}
         if masses:
             sentence += "; weight mass " + ", ".join(f"{k[5:]} {a:.1%} -> {b:.1%}" for k, (a, b) in masses.items())
