@@ -385,6 +385,7 @@ def test_a_generated_pool_is_made_once_and_read_by_every_mode(tmp_path, default_
     torch.save({f"visual.{k}": v for k, v in tiny.state_dict().items()}, tmp_path / "clip.pt")
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["demo"].update(orl_dir=str(ORL), enabled=False)
+    config.update({section: {"sets": []} for section in ("attribution", "fid_ci", "fid_infinity", "prdc")})
     config.update(heatmaps={}, pairs={}, resampling={"gen": {
         "reals": "reference", "generator": {"name": "demo", "num_images": 40, "latent_seed": 1},
         "modes": ["pre_logits", "top_n_N1"], "iterations": 4, "lr": 1.0, "eval_every": 2, "eval_samples": 40,
