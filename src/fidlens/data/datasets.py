@@ -35,6 +35,7 @@ Conventions (shared by every reader in fidlens):
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import operator
@@ -269,6 +270,21 @@ class ImageSource:
 
     def _read_bytes_by_name(self, name: str) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def shard(self, start: int, stop: int) -> ImageSource:
+        """Images [start, stop) of this selection as a source of their own (a shard of a sharded set).
+
+        The range joins the selection, so the shard's content hash (its cache key) differs from
+        the whole set's and from every other shard's.
+        """
+        if not 0 <= start < stop <= len(self):
+            raise DatasetError(f"shard [{start}, {stop}) lies outside the {len(self)} images of {self.path}")
+        part = copy.copy(self)
+        part.names = self.names[start:stop]
+        part._selection = {**self.selection, "shard": [start, stop]}
+        part._content_hash = None
+        part._warned = set()
+        return part
 
     # -- metadata --
     @property

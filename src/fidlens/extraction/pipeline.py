@@ -8,7 +8,6 @@ torch is imported only where images meet a network, so statistics-only work stay
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import warnings
@@ -19,20 +18,26 @@ from typing import TYPE_CHECKING, Any
 
 from fidlens import __version__
 from fidlens.assets.store import cache_dir
-from fidlens.metrics.comparability import Side, check_comparable, known_convention
-from fidlens.metrics.covariance import Covariance
-from fidlens.data.datasets import DecodeLimits, ImageSource, open_image_source
 from fidlens.core.errors import FidlensError, StatisticsError
-from fidlens.metrics.feature_files import read_feature_file
+from fidlens.data.datasets import DecodeLimits, ImageSource, open_image_source
 from fidlens.detectors.base import Detector, DetectorSpec, detector_record
 from fidlens.detectors.device import default_workers
 from fidlens.detectors.registry import load_detector as load_registered_detector
 from fidlens.detectors.registry import reads_images
 from fidlens.extraction.npz_inputs import is_statistics_file, npz_kind
-from fidlens.metrics.frechet import frechet_distance
 from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
+from fidlens.metrics.comparability import Side, check_comparable, known_convention
+from fidlens.metrics.covariance import Covariance
+from fidlens.metrics.feature_files import read_feature_file
+from fidlens.metrics.frechet import frechet_distance
 from fidlens.metrics.kid import kernel_inception_distance
-from fidlens.metrics.stats import FeatureCache, FeatureSet, Statistics, feature_cache_key, provenance
+from fidlens.metrics.stats import (
+    FeatureCache,
+    FeatureSet,
+    Statistics,
+    feature_cache_key,
+    provenance,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -187,19 +192,8 @@ def compute_features(
 
 
 def narrowed_source(source: ImageSource, start: int, stop: int) -> ImageSource:
-    """Images [start, stop) of SOURCE's selection, as a source of their own.
-
-    The range joins the selection, so the shard's content hash (its cache key) differs from
-    the whole set's and from every other shard's.
-    """
-    if not 0 <= start < stop <= len(source):
-        raise FidlensError(f"shard [{start}, {stop}) lies outside the {len(source)} images of {source.path}")
-    shard = copy.copy(source)
-    shard.names = source.names[start:stop]
-    shard._selection = {**source.selection, "shard": [start, stop]}
-    shard._content_hash = None
-    shard._warned = set()
-    return shard
+    """Images [start, stop) of SOURCE's selection, as a source of their own (`ImageSource.shard`)."""
+    return source.shard(start, stop)
 
 
 def statistics_from_features(features: FeatureSet, covariance: Covariance | str = Covariance.UNBIASED) -> Statistics:
