@@ -7,7 +7,7 @@ import sys
 from fidlens.core.errors import FidlensError
 from fidlens.data.manifest import check_source, refresh_manifest
 from fidlens.workflow.config import ConfigError, prepare, refuse
-from fidlens.workflow.targets import Plan
+from fidlens.workflow.targets import Plan, grid_seeds
 
 # A bad value stops the run here, before any job, with one line naming its key (`error: config
 # device: ...`, exit status 2); prepare() then fills in the defaults of config/schema.yaml.
@@ -80,11 +80,6 @@ def source_manifest(source):
 def resampling_param(key):
     """One param of a resample job (the plan works each run out once)."""
     return lambda wildcards: PLAN.resampling_job(wildcards.run, wildcards.mode).params[key]
-
-
-def grid_seeds(first, rows, cols):
-    """The latent seeds of a ROWS x COLS heatmap grid, FIRST, FIRST+1, ... row by row."""
-    return list(range(int(first), int(first) + int(rows) * int(cols)))
 
 
 def heatmap_figure_files():

@@ -97,11 +97,7 @@ rule pairs_table:
 
 rule pairs_maps:
     input:
-        network=lambda wildcards: PLAN.pairs_generator_network(wildcards.model),
-        weights=PLAN.weights_path(),
-        pairs="<results>/pairs/{model}/pairs.yaml",
-        study="<results>/pairs/{model}/study.npz",  # its first N-1 images: the generated statistics
-        reference=lambda wildcards: PLAN.pair_map_reference_features(wildcards.model),
+        unpack(lambda wildcards: PLAN.pair_map_inputs(wildcards.model)),
     output:
         markdown="<results>/pairs/{model}/maps.md",
         csv="<results>/pairs/{model}/maps.csv",
@@ -123,12 +119,8 @@ rule pairs_maps:
     resources:
         gpu=1,
     params:
-        sampling=lambda wildcards: PLAN.pair_map_params(wildcards.model)["sampling"],
-        which=lambda wildcards: PLAN.pair_map_params(wildcards.model)["which"],
-        device=lambda wildcards: PLAN.pair_map_params(wildcards.model)["device"],
-        detector=lambda wildcards: PLAN.pair_map_params(wildcards.model)["detector"],
-        statistics=lambda wildcards: {key: PLAN.pair_map_params(wildcards.model)[key]
-                                      for key in ("reference_images", "generated_images", "covariance")},
+        detector=PLAN.detector_params(),
+        maps=lambda wildcards: PLAN.pair_map_params(wildcards.model),  # sampling, device, statistics' sizes
     script:
         "../scripts/pairs_maps.py"
 
@@ -136,11 +128,7 @@ rule pairs_maps:
 # One pair's map on its own, beside the maps/ folder: `snakemake results/RUN/pairs/MODEL/pair_BAD_GOOD.png`.
 rule pair_map:
     input:
-        network=lambda wildcards: PLAN.pairs_generator_network(wildcards.model),
-        weights=PLAN.weights_path(),
-        pairs="<results>/pairs/{model}/pairs.yaml",
-        study="<results>/pairs/{model}/study.npz",
-        reference=lambda wildcards: PLAN.pair_map_reference_features(wildcards.model),
+        unpack(lambda wildcards: PLAN.pair_map_inputs(wildcards.model)),
     output:
         figure="<results>/pairs/{model}/pair_{bad}_{good}.png",
         numbers="<results>/pairs/{model}/pair_{bad}_{good}.json",
@@ -153,12 +141,8 @@ rule pair_map:
     resources:
         gpu=1,
     params:
-        sampling=lambda wildcards: PLAN.pair_map_params(wildcards.model)["sampling"],
-        which=lambda wildcards: PLAN.pair_map_params(wildcards.model)["which"],
-        device=lambda wildcards: PLAN.pair_map_params(wildcards.model)["device"],
-        detector=lambda wildcards: PLAN.pair_map_params(wildcards.model)["detector"],
-        statistics=lambda wildcards: {key: PLAN.pair_map_params(wildcards.model)[key]
-                                      for key in ("reference_images", "generated_images", "covariance")},
+        detector=PLAN.detector_params(),
+        maps=lambda wildcards: PLAN.pair_map_params(wildcards.model),  # sampling, device, statistics' sizes
     script:
         "../scripts/pair_map.py"
 

@@ -29,6 +29,7 @@ if __name__ == "__main__":
     p = snakemake.params
     with job(snakemake):
         images = _as_list(snakemake.input.images)
-        limits = _as_list(p.max_images) if isinstance(p.max_images, (list, tuple)) else [p.max_images] * len(images)
+        # one job's sets share the params: a list of limits (demo_features) or one (features)
+        limits = list(p.max_images) if isinstance(p.max_images, (list, tuple)) else [p.max_images] * len(images)
         main(list(zip(images, list(snakemake.output), limits, strict=True)), spec_for_job(snakemake), p.device,
              p.batch_size, p.workers, p.cache)

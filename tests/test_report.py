@@ -59,9 +59,7 @@ def caption_jobs(plan: Plan):
     if plan.pairs:
         yield "pairs_table", plan.pairs_table_params(), {}
         for model in plan.pairs:
-            params = plan.pair_map_params(model)
-            statistics = {key: params[key] for key in ("reference_images", "generated_images", "covariance")}
-            yield "pairs_maps", {**params, "statistics": statistics}, {"model": model}
+            yield "pairs_maps", {"detector": plan.detector_params(), "maps": plan.pair_map_params(model)}, {"model": model}
 
 
 def render_caption(caption: str, rule: str, params: dict, wildcards: dict, config: dict) -> str:

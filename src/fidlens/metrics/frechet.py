@@ -494,9 +494,7 @@ class ReferenceStatistics:
         m2, s2 = _mean_vec(mu2, "mu2"), _cov_mat(sigma2, "sigma2")
         _check_same_dim(self.dim, _check_pair(m2, s2, "set 2"))
         certify_psd(s2, "sigma2")
-        diff = self.mu - m2
-        tr_sqrt = _trace_sqrt_from_factor(self._factor, s2)
-        return _assemble(float(diff @ diff), self.trace, float(np.trace(s2)), tr_sqrt)
+        return self._fid_to(m2, s2)
 
     def fid_of_features(self, features: np.ndarray, *, unbiased: bool = True) -> float:
         """FID between this reference and Gaussians fitted to FEATURES (N, d): ``fid(*mean_and_covariance(x))``.
@@ -508,9 +506,13 @@ class ReferenceStatistics:
         mu2, sigma2 = mean_and_covariance(features, unbiased=unbiased)
         s2, _skew = _symmetrised(sigma2)
         _check_same_dim(self.dim, s2.shape[0])
+        return self._fid_to(mu2, s2)
+
+    def _fid_to(self, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+        """The distance itself, for a checked mean and a symmetrised PSD covariance."""
         diff = self.mu - mu2
-        tr_sqrt = _trace_sqrt_from_factor(self._factor, s2)
-        return _assemble(float(diff @ diff), self.trace, float(np.trace(s2)), tr_sqrt)
+        tr_sqrt = _trace_sqrt_from_factor(self._factor, sigma2)
+        return _assemble(float(diff @ diff), self.trace, float(np.trace(sigma2)), tr_sqrt)
 
     def __repr__(self) -> str:
         return f"ReferenceStatistics(dim={self.dim}, trace={self.trace:.6g})"

@@ -87,9 +87,7 @@ def render_heatmaps(detector: Any, reference: Statistics, generated: Statistics,
     One figure per image (``outdir``, or ``outputs`` for one image), or one grid (``grid`` =
     (rows, cols) with ``outputs``). GENERATOR is moved to the detector's device.
     """
-    numbers = [int(n) for n in numbers]
-    _check_request(numbers, generator, images, outdir, outputs, grid)
-    figure = HeatmapFigure(numbers, tuple(grid) if grid is not None else None, outputs, outdir)
+    figure = HeatmapFigure([int(n) for n in numbers], tuple(grid) if grid is not None else None, outputs, outdir)
     return render_heatmap_figures(detector, reference, generated, [figure], generator=generator, images=images,
                                   sampling=sampling, weighting=weighting, progress=progress, log=log)
 

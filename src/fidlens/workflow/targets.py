@@ -293,7 +293,7 @@ class Plan(BeyondTargets):
                             "outputs": {"figure": f"{stem}.png", "maps": f"{stem}.npz", "numbers": f"{stem}.json"}})
         for first, rows, cols in study.get("grids", []):
             stem = f"{base}/grid_{first}_{rows}x{cols}"
-            figures.append({"seeds": list(range(int(first), int(first) + int(rows) * int(cols))),
+            figures.append({"seeds": grid_seeds(first, rows, cols),
                             "grid": [int(rows), int(cols)],
                             "outputs": {"figure": f"{stem}.png", "tiles": f"{stem}.csv", "maps": f"{stem}.npz"}})
         return figures
@@ -537,6 +537,13 @@ class Plan(BeyondTargets):
                 "generated_images": min(int(generated), int(study["num_images"])),
                 "covariance": self.config["covariance"]}
 
+    def pair_map_inputs(self, model: str) -> dict[str, str]:
+        """The files every pair map of MODEL reads (the pairs_maps job and the one-pair pair_map job)."""
+        return {"network": self.pairs_generator_network(model), "weights": self.weights_path(),
+                "pairs": f"{self.pairs_folder(model)}/pairs.yaml",
+                "study": f"{self.pairs_folder(model)}/study.npz",  # its first N-1 images: the generated statistics
+                "reference": self.pair_map_reference_features(model)}
+
     def pair_map_reference_features(self, model: str) -> str:
         """The reals' features: the maps take their first `map_reference_images` rows (rules/pairs.smk)."""
         return self.features_path(self.pairs_study(model)["reference"])
@@ -688,6 +695,11 @@ class Plan(BeyondTargets):
                 *[self.zip_path(name) for name in self.config.get("zips", {})],
                 *self.heatmap_targets(), *self.resampling_targets(), *self.pairs_targets(),
                 *self.beyond_targets()]
+
+
+def grid_seeds(first: int | str, rows: int | str, cols: int | str) -> list[int]:
+    """The latent seeds of a ROWS x COLS heatmap grid, FIRST, FIRST+1, ... row by row."""
+    return list(range(int(first), int(first) + int(rows) * int(cols)))
 
 
 def load_plan(path: str | os.PathLike, *, home: str | os.PathLike | None = None) -> Plan:

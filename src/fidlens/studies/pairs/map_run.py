@@ -16,7 +16,7 @@ from fidlens.generators.sampling import DEFAULT_SAMPLING, Sampling
 from fidlens.metrics.stats import Statistics
 from fidlens.studies.pairs.spec import Pair, PairsFile
 
-__all__ = ["map_statistics", "pair_named", "render_pair_map", "render_pair_maps"]
+__all__ = ["map_statistics", "pair_named", "render_pair_map", "render_pair_maps", "statistics_sizes"]
 
 
 def pair_named(chosen: PairsFile, stem: str, source: str | os.PathLike = "the pairs file") -> Pair:
@@ -53,6 +53,11 @@ def map_statistics(study: str | os.PathLike, reference_features: str | os.PathLi
         generated = Statistics.from_features(saved.arrays["pool3"][:generated_images], covariance=covariance,
                                              meta={"source": f"first {generated_images} images of {study}"})
     return reference, generated
+
+
+def statistics_sizes(settings: dict) -> dict:
+    """The `map_statistics` keywords in a pair-map job's settings (`Plan.pair_map_params`)."""
+    return {key: settings[key] for key in ("reference_images", "generated_images", "covariance")}
 
 
 def render_pair_map(detector: Any, reference: Statistics, generated: Statistics, generator: Any, chosen: PairsFile,
